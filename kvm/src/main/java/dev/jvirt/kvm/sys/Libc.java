@@ -1,0 +1,239 @@
+package dev.jvirt.kvm.sys;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The few libc calls jvirt needs, bound with java.lang.foreign. Every call that can fail
+ * captures errno so the caller can raise an exception that names the call and the error.
+ * Only the kvm, memory and net modules use this class.
+ */
+public final class Libc {
+
+    public static final int O_RDWR = 2;
+    public static final int O_CLOEXEC = 0x80000;
+
+    public static final int PROT_READ = 1;
+    public static final int PROT_WRITE = 2;
+    public static final int PROT_EXEC = 4;
+    public static final int MAP_SHARED = 0x01;
+    public static final int MAP_PRIVATE = 0x02;
+    public static final int MAP_ANONYMOUS = 0x20;
+    public static final int MAP_NORESERVE = 0x4000;
+    public static final int MADV_DONTNEED = 4;
+    public static final int MADV_MERGEABLE = 12;
+    public static final int MADV_HUGEPAGE = 14;
+
+    public static final int EINTR = 4;
+    public static final int EAGAIN = 11;
+    public static final int E2BIG = 7;
+
+    public static final int SIGUSR1 = 10;
+
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final SymbolLookup LIBC = LINKER.defaultLookup();
+    private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
+
+    private static final MethodHandle OPEN = errnoCall("open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), 2);
+    private static final MethodHandle CLOSE = errnoCall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT), -1);
+    private static final MethodHandle IOCTL_LONG = errnoCall("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), 2);
+    private static final MethodHandle IOCTL_PTR = errnoCall("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), 2);
+    private static final MethodHandle MMAP = errnoCall("mmap",
+            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG), -1);
+    private static final MethodHandle MUNMAP = errnoCall("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG), -1);
+    private static final MethodHandle MADVISE = errnoCall("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), -1);
+    private static final MethodHandle GETTID = plainCall("gettid", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle GETPID = plainCall("getpid", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle TGKILL = errnoCall("tgkill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), -1);
+    private static final MethodHandle SIGACTION = errnoCall("sigaction", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), -1);
+    private static final MethodHandle STRERROR = plainCall("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+
+    private static final long MAP_FAILED = -1L;
+
+    private Libc() {
+    }
+
+    private static MethodHandle errnoCall(String name, FunctionDescriptor descriptor, int firstVariadicArg) {
+        MemorySegment symbol = LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
+        Linker.Option[] options = firstVariadicArg >= 0
+                ? new Linker.Option[] {CAPTURE_ERRNO, Linker.Option.firstVariadicArg(firstVariadicArg)}
+                : new Linker.Option[] {CAPTURE_ERRNO};
+        return LINKER.downcallHandle(symbol, descriptor, options);
+    }
+
+    private static MethodHandle plainCall(String name, FunctionDescriptor descriptor) {
+        MemorySegment symbol = LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
+        return LINKER.downcallHandle(symbol, descriptor);
+    }
+
+    /** Per-thread scratch for errno, so hot calls (KVM_RUN) allocate nothing. */
+    private static final ThreadLocal<MemorySegment> CALL_STATE_BUFFER =
+            ThreadLocal.withInitial(() -> Arena.global().allocate(CALL_STATE));
+
+    private static int errno(MemorySegment state) {
+        return (int) ERRNO.get(state, 0L);
+    }
+
+    public static String strerror(int errno) {
+        try {
+            MemorySegment message = (MemorySegment) STRERROR.invokeExact(errno);
+            return message.reinterpret(256).getString(0);
+        } catch (Throwable t) {
+            return "errno " + errno;
+        }
+    }
+
+    public static int open(String path, int flags) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = CALL_STATE_BUFFER.get();
+            int fd = (int) OPEN.invokeExact(state, arena.allocateFrom(path), flags);
+            if (fd < 0) {
+                throw new NativeException("open " + path, errno(state));
+            }
+            return fd;
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    public static void close(int fd) {
+        try {
+            int ignored = (int) CLOSE.invokeExact(CALL_STATE_BUFFER.get(), fd);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** ioctl with an integer argument; returns the result, or -errno on failure. */
+    public static int ioctl(int fd, long request, long arg) {
+        try {
+            MemorySegment state = CALL_STATE_BUFFER.get();
+            int result = (int) IOCTL_LONG.invokeExact(state, fd, request, arg);
+            return result < 0 ? -errno(state) : result;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** ioctl with a pointer argument; returns the result, or -errno on failure. */
+    public static int ioctl(int fd, long request, MemorySegment arg) {
+        try {
+            MemorySegment state = CALL_STATE_BUFFER.get();
+            int result = (int) IOCTL_PTR.invokeExact(state, fd, request, arg);
+            return result < 0 ? -errno(state) : result;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** mmap, returning a segment of exactly {@code length} bytes. */
+    public static MemorySegment mmap(long length, int prot, int flags, int fd, long offset) throws NativeException {
+        try {
+            MemorySegment state = CALL_STATE_BUFFER.get();
+            MemorySegment address = (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, length, prot, flags, fd, offset);
+            if (address.address() == MAP_FAILED) {
+                throw new NativeException("mmap of " + length + " bytes", errno(state));
+            }
+            return address.reinterpret(length);
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    public static void munmap(MemorySegment segment) {
+        try {
+            int ignored = (int) MUNMAP.invokeExact(CALL_STATE_BUFFER.get(), segment, segment.byteSize());
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    public static void madvise(MemorySegment segment, int advice) throws NativeException {
+        try {
+            MemorySegment state = CALL_STATE_BUFFER.get();
+            int result = (int) MADVISE.invokeExact(state, segment, segment.byteSize(), advice);
+            if (result < 0) {
+                throw new NativeException("madvise(" + advice + ")", errno(state));
+            }
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    public static int gettid() {
+        try {
+            return (int) GETTID.invokeExact();
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    public static int getpid() {
+        try {
+            return (int) GETPID.invokeExact();
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** Sends {@code signal} to one thread of this process; returns false if the thread is gone. */
+    public static boolean tgkill(int tid, int signal) {
+        try {
+            return (int) TGKILL.invokeExact(CALL_STATE_BUFFER.get(), getpid(), tid, signal) == 0;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    // glibc's struct sigaction on x86-64: handler, 128-byte mask, int flags, restorer.
+    private static final long SIGACTION_SIZE = 152;
+    private static final long SA_FLAGS_OFFSET = 136;
+
+    /**
+     * Installs a handler that does nothing for {@code signal}. Its only purpose is that the
+     * signal is delivered (not ignored), so a thread blocked in KVM_RUN returns with EINTR.
+     * The handler is a single x86 {@code ret} instruction in an executable page, because a
+     * Java upcall is not safe to run in signal context.
+     */
+    public static void installNoOpHandler(int signal) throws NativeException {
+        MemorySegment page = mmap(4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        page.set(ValueLayout.JAVA_BYTE, 0, (byte) 0xC3); // ret
+        try {
+            MemorySegment state = CALL_STATE_BUFFER.get();
+            MethodHandle mprotect = errnoCall("mprotect", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), -1);
+            if ((int) mprotect.invokeExact(state, page, 4096L, PROT_READ | PROT_EXEC) < 0) {
+                throw new NativeException("mprotect", errno(state));
+            }
+            MemorySegment action = Arena.global().allocate(SIGACTION_SIZE, 8);
+            action.set(ValueLayout.JAVA_LONG, 0, page.address());
+            action.set(JAVA_INT, SA_FLAGS_OFFSET, 0);
+            if ((int) SIGACTION.invokeExact(state, signal, action, MemorySegment.NULL) < 0) {
+                throw new NativeException("sigaction(" + signal + ")", errno(state));
+            }
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+}
