@@ -1,0 +1,143 @@
+package dev.jvirt.vmm.machine;
+
+import dev.jvirt.devices.bus.MmioBus;
+import dev.jvirt.devices.bus.PortIoBus;
+import dev.jvirt.kvm.Kvm;
+import dev.jvirt.kvm.KvmException;
+import dev.jvirt.kvm.Vcpu;
+import dev.jvirt.kvm.Vm;
+import dev.jvirt.memory.GuestMemory;
+
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * A built virtual machine and its lifecycle: start the vCPU threads, pause and resume them,
+ * press the power button, and end with a {@link Termination}. Built by {@link MachineBuilder}.
+ */
+public final class Machine {
+
+    private final Kvm kvm;
+    private final Vm vm;
+    private final GuestMemory memory;
+    private final List<Vcpu> vcpus;
+    private final PortIoBus ports;
+    private final MmioBus mmio;
+    private final Platform platform;
+    private final VcpuGate gate;
+    private final CompletableFuture<Termination> termination = new CompletableFuture<>();
+    private final List<MachineListener> listeners = new CopyOnWriteArrayList<>();
+    private volatile RunState state;
+
+    Machine(Kvm kvm, Vm vm, GuestMemory memory, List<Vcpu> vcpus, PortIoBus ports, MmioBus mmio, Platform platform,
+            boolean startPaused) {
+        this.kvm = kvm;
+        this.vm = vm;
+        this.memory = memory;
+        this.vcpus = vcpus;
+        this.ports = ports;
+        this.mmio = mmio;
+        this.platform = platform;
+        this.gate = new VcpuGate(vcpus.size(), startPaused);
+        this.state = startPaused ? RunState.PRELAUNCH : RunState.RUNNING;
+        platform.onPoweroff(() -> terminate(Termination.guestPoweroff()));
+        platform.onReset(() -> terminate(Termination.guestReset()));
+    }
+
+    public void addListener(MachineListener listener) {
+        listeners.add(listener);
+    }
+
+    /** Starts one platform thread per vCPU (KVM wants a vCPU to stay on the thread that runs it). */
+    public void start() {
+        for (Vcpu vcpu : vcpus) {
+            Thread thread = Thread.ofPlatform().name("vcpu-" + vcpu.id()).daemon(true)
+                    .unstarted(new VcpuLoop(this, vcpu, gate, ports, mmio));
+            thread.start();
+        }
+    }
+
+    public RunState state() {
+        return state;
+    }
+
+    public int cpuCount() {
+        return vcpus.size();
+    }
+
+    public long ramSize() {
+        return memory.ramSize();
+    }
+
+    public Platform platform() {
+        return platform;
+    }
+
+    /** Stops every vCPU; returns once none is running guest code. */
+    public synchronized void pause() throws InterruptedException {
+        if (state != RunState.RUNNING) {
+            return;
+        }
+        gate.pause();
+        state = RunState.PAUSED;
+        listeners.forEach(MachineListener::stopped);
+    }
+
+    public synchronized void resume() {
+        if (state != RunState.PAUSED && state != RunState.PRELAUNCH) {
+            return;
+        }
+        gate.resume();
+        state = RunState.RUNNING;
+        listeners.forEach(MachineListener::resumed);
+    }
+
+    /** The ACPI power button: a guest that listens shuts itself down. */
+    public void powerButton() {
+        listeners.forEach(MachineListener::poweringDown);
+        platform.pressPowerButton();
+    }
+
+    /** Ends the machine once; later calls are ignored. Safe from any thread, vCPU threads included. */
+    public void terminate(Termination how) {
+        synchronized (this) {
+            if (termination.isDone()) {
+                return;
+            }
+            state = how.exitStatus() == 0 ? RunState.SHUTDOWN : RunState.INTERNAL_ERROR;
+        }
+        gate.close();
+        listeners.forEach(listener -> listener.shutdown(how));
+        termination.complete(how);
+    }
+
+    public Termination awaitTermination() throws InterruptedException {
+        try {
+            return termination.get();
+        } catch (java.util.concurrent.ExecutionException e) {
+            return Termination.failure(e.getCause().toString());
+        }
+    }
+
+    /** Registers of a stopped or failed vCPU, for error reports. */
+    String describeVcpu(Vcpu vcpu) {
+        try {
+            return vcpu.getRegs() + "\n" + vcpu.getSregs();
+        } catch (KvmException e) {
+            return "(registers unavailable: " + e.getMessage() + ")";
+        }
+    }
+
+    GuestMemory memory() {
+        return memory;
+    }
+
+    Vm vm() {
+        return vm;
+    }
+
+    Kvm kvm() {
+        return kvm;
+    }
+}

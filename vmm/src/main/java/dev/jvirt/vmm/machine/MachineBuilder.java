@@ -1,0 +1,94 @@
+package dev.jvirt.vmm.machine;
+
+import dev.jvirt.devices.bus.MmioBus;
+import dev.jvirt.devices.bus.PortIoBus;
+import dev.jvirt.kvm.CpuidEntry;
+import dev.jvirt.kvm.Kvm;
+import dev.jvirt.kvm.Vcpu;
+import dev.jvirt.kvm.Vm;
+import dev.jvirt.kvm.sys.Libc;
+import dev.jvirt.kvm.sys.NativeException;
+import dev.jvirt.memory.E820Map;
+import dev.jvirt.memory.GuestMemory;
+import dev.jvirt.memory.GuestRegion;
+import dev.jvirt.memory.MemoryBackend;
+import dev.jvirt.vmm.boot.BootException;
+import dev.jvirt.vmm.boot.BootLayout;
+import dev.jvirt.vmm.boot.KernelEntry;
+import dev.jvirt.vmm.boot.LinuxLoader;
+import dev.jvirt.vmm.boot.LongModeSetup;
+import dev.jvirt.vmm.cli.UsageException;
+import dev.jvirt.vmm.cli.VmmOptions;
+import dev.jvirt.vmm.cpu.CpuidBuilder;
+import dev.jvirt.vmm.cpu.VcpuSetup;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Builds a {@link Machine} from the command line: KVM VM with in-kernel irqchip and PIT, guest RAM,
+ * the platform devices and ACPI tables, the kernel loaded per the boot protocol, and vCPUs with
+ * CPUID, MSRs and LAPIC set up. Anything wrong with the inputs fails here, before a vCPU runs.
+ */
+public final class MachineBuilder {
+
+    private MachineBuilder() {
+    }
+
+    public static Machine build(VmmOptions options, OutputStream console) throws NativeException, IOException,
+            BootException, UsageException {
+        Kvm kvm;
+        try {
+            kvm = Kvm.open(options.kvmDevice);
+        } catch (NativeException | Kvm.UnsupportedKvmException e) {
+            throw new IOException("could not access KVM (" + options.kvmDevice + "): "
+                    + e.getMessage().replace("open " + options.kvmDevice + " failed: ", ""), e);
+        }
+        List<CpuidEntry> supportedCpuid = kvm.supportedCpuid();
+        CpuidBuilder cpuid = CpuidBuilder.forModel(options.cpuModel, supportedCpuid, options.cpus);
+
+        Vm vm = kvm.createVm();
+        vm.setTssAddress(BootLayout.KVM_TSS);
+        vm.setIdentityMapAddress(BootLayout.KVM_IDENTITY_MAP);
+        vm.createIrqchip();
+        vm.createPit2();
+
+        GuestMemory memory = GuestMemory.allocate(options.memoryBytes, new MemoryBackend(options.memPath, options.memMerge));
+        int slot = 0;
+        for (GuestRegion region : memory.regions()) {
+            vm.setUserMemoryRegion(slot++, region.guestBase(), region.host(), false);
+        }
+
+        PortIoBus ports = new PortIoBus();
+        MmioBus mmio = new MmioBus();
+        Platform platform = Platform.install(vm, memory, ports, mmio, options.cpus, console);
+
+        E820Map e820 = new E820Map()
+                .add(0, BootLayout.EBDA, E820Map.RAM)
+                .add(BootLayout.EBDA, BootLayout.HIGH_MEMORY - BootLayout.EBDA, E820Map.RESERVED)
+                .add(BootLayout.HIGH_MEMORY, memory.lowRamEnd() - BootLayout.HIGH_MEMORY, E820Map.RAM);
+        if (memory.regions().size() > 1) {
+            GuestRegion high = memory.regions().get(1);
+            e820.add(high.guestBase(), high.size(), E820Map.RAM);
+        }
+        LongModeSetup.writeTables(memory);
+        KernelEntry entry = LinuxLoader.load(memory, options.kernel, options.initrd, options.append, e820,
+                platform.rsdpAddress());
+
+        // SIGUSR1 interrupts KVM_RUN when the machine pauses (see VcpuGate).
+        Libc.installNoOpHandler(Libc.SIGUSR1);
+        List<Vcpu> vcpus = new ArrayList<>();
+        for (int id = 0; id < options.cpus; id++) {
+            Vcpu vcpu = vm.createVcpu(id);
+            vcpu.setCpuid(cpuid.buildFor(id));
+            VcpuSetup.configure(vcpu);
+            if (id == 0) {
+                LongModeSetup.configureBootVcpu(vcpu, entry);
+            }
+            vcpus.add(vcpu);
+        }
+        return new Machine(kvm, vm, memory, vcpus, ports, mmio, platform, options.startPaused);
+    }
+}

@@ -1,0 +1,33 @@
+package dev.jvirt.vmm.machine;
+
+/**
+ * Why the machine stopped for good, and the exit status the process should end with:
+ * 0 for a guest power-off or a requested quit (as QEMU), non-zero for a guest or VMM failure.
+ * {@code reason} uses QMP's SHUTDOWN event reasons where one applies.
+ */
+public record Termination(int exitStatus, String reason, boolean byGuest, String detail) {
+
+    public static Termination guestPoweroff() {
+        return new Termination(0, "guest-shutdown", true, "guest powered off");
+    }
+
+    public static Termination guestReset() {
+        return new Termination(0, "guest-reset", true, "guest requested a reset (jvirt-vmm behaves as QEMU with -no-reboot)");
+    }
+
+    public static Termination quit() {
+        return new Termination(0, "host-qmp-quit", false, "quit requested");
+    }
+
+    public static Termination signal(String name) {
+        return new Termination(0, "host-signal", false, "terminated by " + name);
+    }
+
+    public static Termination failure(String detail) {
+        return new Termination(1, "guest-panic", true, detail);
+    }
+
+    public Termination withReason(String newReason) {
+        return new Termination(exitStatus, newReason, false, detail);
+    }
+}
