@@ -34,6 +34,9 @@ final class VcpuLoop implements Runnable {
     @Override
     public void run() {
         gate.join(vcpu);
+        if (vcpu.id() == 0 && System.getenv("JVIRT_TRACE_BOOT") != null) {
+            BootTrace.firstRun();
+        }
         try {
             while (true) {
                 int reason = vcpu.run();
