@@ -1,29 +1,84 @@
 package dev.jvirt.vmm.machine;
 
+import dev.jvirt.devices.acpi.AcpiConfig;
+import dev.jvirt.devices.acpi.AcpiPmDevice;
+import dev.jvirt.devices.acpi.AcpiTable;
+import dev.jvirt.devices.acpi.AcpiTables;
 import dev.jvirt.devices.bus.InterruptLine;
 import dev.jvirt.devices.bus.MmioBus;
 import dev.jvirt.devices.bus.PortIoBus;
+import dev.jvirt.devices.i8042.I8042;
+import dev.jvirt.devices.pci.PciBus;
+import dev.jvirt.devices.pci.PciHostBridge;
+import dev.jvirt.devices.rtc.CmosRtc;
+import dev.jvirt.devices.serial.Serial16550;
 import dev.jvirt.kvm.KvmException;
 import dev.jvirt.kvm.Vm;
 import dev.jvirt.memory.GuestMemory;
+import dev.jvirt.vmm.boot.BootLayout;
 
 import java.io.OutputStream;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The PC platform around the vCPUs: which device sits at which port and IRQ, and the ACPI tables
- * that tell the guest so. The one place that knows the machine's wiring.
+ * that tell the guest so. The one place that knows the machine's wiring:
+ * COM1 0x3F8/IRQ 4, i8042 0x60/0x64, CMOS RTC 0x70/IRQ 8, PCI config 0xCF8, ACPI PM 0x600/SCI 9.
  */
 public final class Platform {
 
+    public static final int ACPI_PM_BASE = 0x600;
+    public static final int SCI_GSI = 9;
+    public static final long IOAPIC_ADDRESS = 0xFEC0_0000L;
+    /** The 32-bit PCI MMIO window: from the end of low RAM's hole up to just below the IOAPIC. */
+    public static final long PCI_MMIO_START = GuestMemory.MMIO_HOLE_START;
+    public static final long PCI_MMIO_END = 0xFEBF_FFFFL;
+
+    private final Serial16550 serial;
+    private final AcpiPmDevice acpi;
+    private final PciBus pciBus;
+    private final long rsdpAddress;
     private volatile Runnable poweroff = () -> { };
     private volatile Runnable reset = () -> { };
-    private long rsdpAddress;
 
-    private Platform() {
+    private Platform(Serial16550 serial, AcpiPmDevice acpi, PciBus pciBus, long rsdpAddress) {
+        this.serial = serial;
+        this.acpi = acpi;
+        this.pciBus = pciBus;
+        this.rsdpAddress = rsdpAddress;
     }
 
     static Platform install(Vm vm, GuestMemory memory, PortIoBus ports, MmioBus mmio, int cpus, OutputStream console) {
-        Platform platform = new Platform();
+        Runnable[] hooks = new Runnable[2]; // filled once the Platform exists: devices call back into it
+        Serial16550 serial = new Serial16550(gsi(vm, Serial16550.COM1_IRQ), console);
+        ports.register(Serial16550.COM1_BASE, Serial16550.REGISTER_COUNT, serial);
+
+        I8042 i8042 = new I8042(() -> hooks[1].run());
+        ports.register(I8042.DATA_PORT, 1, i8042.dataPort());
+        ports.register(I8042.COMMAND_PORT, 1, i8042.commandPort());
+
+        ports.register(CmosRtc.BASE, 2, new CmosRtc());
+
+        PciBus pciBus = new PciBus();
+        ports.register(PciHostBridge.BASE, PciHostBridge.PORT_COUNT, new PciHostBridge(pciBus));
+
+        AcpiPmDevice acpi = new AcpiPmDevice(gsi(vm, SCI_GSI), state -> hooks[0].run());
+        ports.register(ACPI_PM_BASE, AcpiPmDevice.REGISTER_BLOCK_SIZE, acpi);
+
+        List<Integer> apicIds = new ArrayList<>();
+        for (int cpu = 0; cpu < cpus; cpu++) {
+            apicIds.add(cpu);
+        }
+        AcpiConfig config = new AcpiConfig(apicIds, 0, IOAPIC_ADDRESS, ACPI_PM_BASE, SCI_GSI,
+                PCI_MMIO_START, PCI_MMIO_END, BootLayout.ACPI_AREA, BootLayout.ACPI_AREA + 0x1000);
+        for (AcpiTable table : AcpiTables.build(config)) {
+            memory.write(table.address(), table.bytes());
+        }
+
+        Platform platform = new Platform(serial, acpi, pciBus, config.rsdpAddress());
+        hooks[0] = () -> platform.poweroff.run();
+        hooks[1] = () -> platform.reset.run();
         return platform;
     }
 
@@ -42,6 +97,10 @@ public final class Platform {
         return rsdpAddress;
     }
 
+    public PciBus pciBus() {
+        return pciBus;
+    }
+
     void onPoweroff(Runnable action) {
         poweroff = action;
     }
@@ -51,10 +110,18 @@ public final class Platform {
     }
 
     void pressPowerButton() {
+        acpi.pressPowerButton();
     }
 
-    /** One byte typed on the console; blocks while the UART's receive FIFO is full. */
+    /** One byte typed on the console; waits while the UART's receive FIFO is full, so nothing is lost. */
     public boolean sendConsoleInput(int b) {
-        return true;
+        try {
+            serial.awaitRoom();
+            serial.receive(new byte[] {(byte) b}, 0, 1);
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
     }
 }
