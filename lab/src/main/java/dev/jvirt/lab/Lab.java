@@ -1,0 +1,97 @@
+package dev.jvirt.lab;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Runs bash scripts where KVM is hardware-assisted: directly on a host with vmx/svm, otherwise in
+ * the nested lab (lab/run-l1). Tests that boot Linux guests go through here. Scripts see
+ * JVIRT_ROOT, LAB_KERNEL (the guest bzImage) and LAB_INITRD (the guest initramfs).
+ */
+public final class Lab {
+
+    private Lab() {
+    }
+
+    public record Result(int exitCode, String output) { }
+
+    /** True when this host's /dev/kvm is hardware-assisted (the CPU has vmx or svm). */
+    public static boolean hasHardwareKvm() {
+        try {
+            String cpuinfo = Files.readString(Path.of("/proc/cpuinfo"));
+            return cpuinfo.matches("(?s).*\\b(vmx|svm)\\b.*") && Files.isWritable(Path.of("/dev/kvm"));
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** The project root: the nearest directory upwards that has scripts/env.sh. */
+    public static Path projectRoot() {
+        Path dir = Path.of("").toAbsolutePath();
+        while (dir != null && !Files.exists(dir.resolve("scripts/env.sh"))) {
+            dir = dir.getParent();
+        }
+        if (dir == null) {
+            throw new IllegalStateException("cannot find the jvirt project root above " + Path.of("").toAbsolutePath());
+        }
+        return dir;
+    }
+
+    public static Path kernel() {
+        return asset("vmlinuz");
+    }
+
+    public static Path guestInitramfs() {
+        return asset("guest-initramfs.cpio.gz");
+    }
+
+    /** Whether the lab's assets are present (scripts/setup builds them). */
+    public static boolean isPrepared() {
+        Path cache = projectRoot().resolve(".cache/lab");
+        return Files.exists(cache.resolve("vmlinuz")) && Files.exists(cache.resolve("guest-initramfs.cpio.gz"))
+                && Files.exists(cache.resolve("l1-initramfs.cpio.gz"));
+    }
+
+    private static Path asset(String name) {
+        Path file = projectRoot().resolve(".cache/lab").resolve(name);
+        if (!Files.exists(file)) {
+            throw new IllegalStateException(file + " is missing: run scripts/setup (or lab/prepare) first");
+        }
+        return file;
+    }
+
+    /**
+     * Runs {@code script} with bash in the lab (or directly) and returns its exit status and
+     * combined output. {@code shares} are directories the script may write, visible at the same path.
+     */
+    public static Result run(String script, Duration timeout, Path... shares) throws IOException, InterruptedException {
+        Path file = Files.createTempFile("jvirt-lab-script-", ".sh");
+        try {
+            Files.writeString(file, script);
+            List<String> command = new ArrayList<>();
+            command.add(projectRoot().resolve("lab/run").toString());
+            command.add("--timeout");
+            command.add(Long.toString(timeout.toSeconds()));
+            for (Path share : shares) {
+                command.add("--share");
+                command.add(share.toString());
+            }
+            command.add(file.toString());
+            Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+            byte[] output = process.getInputStream().readAllBytes();
+            if (!process.waitFor(timeout.toSeconds() + 60, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                throw new IOException("lab did not finish within " + timeout);
+            }
+            return new Result(process.exitValue(), new String(output, StandardCharsets.UTF_8));
+        } finally {
+            Files.deleteIfExists(file);
+        }
+    }
+}
