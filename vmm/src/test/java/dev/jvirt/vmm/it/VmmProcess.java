@@ -36,10 +36,16 @@ final class VmmProcess implements AutoCloseable {
     }
 
     static VmmProcess start(String... args) throws IOException {
+        return start(java.util.Map.of(), args);
+    }
+
+    static VmmProcess start(java.util.Map<String, String> env, String... args) throws IOException {
         List<String> command = new ArrayList<>();
         command.add(projectRoot().resolve("bin/jvirt-vmm").toString());
         command.addAll(List.of(args));
-        return new VmmProcess(new ProcessBuilder(command).start());
+        ProcessBuilder builder = new ProcessBuilder(command);
+        builder.environment().putAll(env);
+        return new VmmProcess(builder.start());
     }
 
     private static void pump(InputStream in, StringBuffer into) {
