@@ -52,6 +52,27 @@ final class TinyGuest {
         };
     }
 
+    /**
+     * Enables the ACPI power-button event, polls PM1_STS until the button is pressed, then
+     * powers off through PM1_CNT (S5): what an OS does, without the OS.
+     */
+    static byte[] powerOffOnPowerButton() {
+        byte[] wait = {
+            0x66, (byte) 0xBA, 0x02, 0x06,               // mov dx, 0x602 (PM1_EN)
+            0x66, (byte) 0xB8, 0x00, 0x01,               // mov ax, PWRBTN_EN
+            0x66, (byte) 0xEF,                           // out dx, ax
+            0x66, (byte) 0xBA, 0x00, 0x06,               // mov dx, 0x600 (PM1_STS)
+            0x66, (byte) 0xED,                           // poll: in ax, dx
+            0x66, (byte) 0xA9, 0x00, 0x01,               // test ax, PWRBTN_STS
+            0x74, (byte) 0xF8,                           // jz poll
+        };
+        byte[] off = writePortThenSpin(0x604, (5 << 10) | (1 << 13));
+        byte[] code = new byte[wait.length + off.length];
+        System.arraycopy(wait, 0, code, 0, wait.length);
+        System.arraycopy(off, 0, code, wait.length, off.length);
+        return code;
+    }
+
     /** Writes {@code code} as a minimal ELF64 executable with one PT_LOAD segment at 2 MiB. */
     static Path elf(Path dir, String name, byte[] code) throws IOException {
         int headerSize = 64 + 56;

@@ -84,6 +84,26 @@ class VmmLifecycleIT {
     }
 
     @Test
+    void systemPowerdownPressesTheAcpiPowerButton() throws Exception {
+        Path kernel = TinyGuest.elf(dir, "button", TinyGuest.powerOffOnPowerButton());
+        Path socket = dir.resolve("qmp.sock");
+        try (VmmProcess vmm = VmmProcess.start("-m", "16", "-kernel", kernel.toString(), "-nographic",
+                "-qmp", "unix:" + socket + ",server,nowait");
+             QmpClient qmp = QmpClient.connect(socket, 30_000)) {
+            qmp.execute("qmp_capabilities");
+            Thread.sleep(500);
+            assertEquals("", vmm.stdout(), "the guest waits for the button");
+            assertTrue(qmp.execute("system_powerdown").has("return"));
+            qmp.awaitEvent("POWERDOWN");
+            JsonNode shutdown = qmp.awaitEvent("SHUTDOWN");
+            assertEquals("guest-shutdown", shutdown.at("/data/reason").asText());
+            assertTrue(shutdown.at("/data/guest").asBoolean());
+            assertEquals(0, vmm.awaitExit(TIMEOUT));
+            assertEquals("bye", vmm.stdout());
+        }
+    }
+
+    @Test
     void keyboardControllerResetEndsTheVmLikeQemuNoReboot() throws Exception {
         Path kernel = TinyGuest.elf(dir, "reset", TinyGuest.writePortThenSpin(0x64, 0xFE));
         try (VmmProcess vmm = VmmProcess.start("-m", "16", "-kernel", kernel.toString(), "-nographic")) {
