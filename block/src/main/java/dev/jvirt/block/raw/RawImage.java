@@ -1,0 +1,133 @@
+package dev.jvirt.block.raw;
+
+import dev.jvirt.block.BlockDriver;
+import dev.jvirt.block.BlockStatus;
+import dev.jvirt.block.CacheMode;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * A raw image: the file is the disk. Reads past the end of a short file return zeroes, as QEMU's
+ * file driver does for sparse tails.
+ */
+public final class RawImage implements BlockDriver {
+
+    private final FileChannel file;
+    private final boolean readOnly;
+    private final CacheMode cache;
+    private final long size;
+
+    private RawImage(FileChannel file, boolean readOnly, CacheMode cache) throws IOException {
+        this.file = file;
+        this.readOnly = readOnly;
+        this.cache = cache;
+        this.size = file.size();
+    }
+
+    public static RawImage open(Path path, boolean readOnly, CacheMode cache) throws IOException {
+        FileChannel channel = readOnly
+                ? FileChannel.open(path, StandardOpenOption.READ)
+                : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        return new RawImage(channel, readOnly, cache);
+    }
+
+    /** Creates (or truncates) a raw image of {@code size} bytes; it stays sparse until written. */
+    public static void create(Path path, long size) throws IOException {
+        try (java.io.RandomAccessFile file = new java.io.RandomAccessFile(path.toFile(), "rw")) {
+            file.setLength(0);
+            file.setLength(size);
+        }
+    }
+
+    @Override
+    public long size() {
+        return size;
+    }
+
+    @Override
+    public String format() {
+        return "raw";
+    }
+
+    @Override
+    public void read(long position, byte[] buffer, int offset, int length) throws IOException {
+        checkRange(position, length);
+        ByteBuffer target = ByteBuffer.wrap(buffer, offset, length);
+        long at = position;
+        while (target.hasRemaining()) {
+            int n = file.read(target, at);
+            if (n < 0) {
+                while (target.hasRemaining()) {
+                    target.put((byte) 0);
+                }
+                break;
+            }
+            at += n;
+        }
+    }
+
+    @Override
+    public void write(long position, byte[] buffer, int offset, int length) throws IOException {
+        checkWritable();
+        checkRange(position, length);
+        ByteBuffer source = ByteBuffer.wrap(buffer, offset, length);
+        long at = position;
+        while (source.hasRemaining()) {
+            at += file.write(source, at);
+        }
+        if (cache == CacheMode.WRITETHROUGH) {
+            file.force(false);
+        }
+    }
+
+    @Override
+    public void flush() throws IOException {
+        if (!readOnly && cache != CacheMode.UNSAFE) {
+            file.force(false);
+        }
+    }
+
+    @Override
+    public void writeZeroes(long position, long length) throws IOException {
+        checkWritable();
+        checkRange(position, length);
+        byte[] zeroes = new byte[(int) Math.min(length, 1 << 20)];
+        for (long done = 0; done < length; done += zeroes.length) {
+            int chunk = (int) Math.min(zeroes.length, length - done);
+            write(position + done, zeroes, 0, chunk);
+        }
+    }
+
+    @Override
+    public BlockStatus blockStatus(long position, long length) throws IOException {
+        checkRange(position, Math.min(length, size - position));
+        // Without SEEK_DATA the whole file counts as data, as qemu-img reports for non-sparse files.
+        return new BlockStatus(Math.min(length, size - position), true, false, true, 0, position);
+    }
+
+    @Override
+    public boolean isReadOnly() {
+        return readOnly;
+    }
+
+    @Override
+    public void close() throws IOException {
+        file.close();
+    }
+
+    private void checkRange(long position, long length) throws IOException {
+        if (position < 0 || length < 0 || position > size - length) {
+            throw new IOException("request at %d+%d is outside the %d-byte disk".formatted(position, length, size));
+        }
+    }
+
+    private void checkWritable() throws IOException {
+        if (readOnly) {
+            throw new IOException("image is read-only");
+        }
+    }
+}
