@@ -1,11 +1,11 @@
 package dev.jvirt.vmm.it;
 
+import dev.jvirt.lab.Lab;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -24,24 +24,13 @@ final class VmmProcess implements AutoCloseable {
         pump(process.getErrorStream(), stderr);
     }
 
-    static Path projectRoot() {
-        Path dir = Path.of("").toAbsolutePath();
-        while (dir != null && !Files.exists(dir.resolve("scripts/env.sh"))) {
-            dir = dir.getParent();
-        }
-        if (dir == null) {
-            throw new IllegalStateException("cannot find the jvirt project root above " + Path.of("").toAbsolutePath());
-        }
-        return dir;
-    }
-
     static VmmProcess start(String... args) throws IOException {
         return start(java.util.Map.of(), args);
     }
 
     static VmmProcess start(java.util.Map<String, String> env, String... args) throws IOException {
         List<String> command = new ArrayList<>();
-        command.add(projectRoot().resolve("bin/jvirt-vmm").toString());
+        command.add(Lab.projectRoot().resolve("bin/jvirt-vmm").toString());
         command.addAll(List.of(args));
         ProcessBuilder builder = new ProcessBuilder(command);
         builder.environment().putAll(env);
