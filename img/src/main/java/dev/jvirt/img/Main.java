@@ -30,8 +30,9 @@ public final class Main {
                 case "create" -> CreateCommand.run(rest, out);
                 case "info" -> InfoCommand.run(rest, out);
                 case "convert" -> ConvertCommand.run(rest, out);
+                case "map" -> MapCommand.run(rest, out);
                 case "--help", "-h", "help" -> {
-                    out.println("usage: jvirt-img [create|info|convert] ... (the qemu-img syntax)");
+                    out.println("usage: jvirt-img [create|info|convert|map] ... (the qemu-img syntax)");
                     yield 0;
                 }
                 default -> throw new UsageException("Command not found: " + args[0]);

@@ -146,4 +146,19 @@ class RoundTripTest {
         JsonNode ours = json.readTree(jvirtOk("info", "--output=json", "--backing-chain", overlay.toString()).stdout());
         assertEquals(theirs, ours);
     }
+
+    @Test
+    void mapJsonAgreesWithQemuImg() throws Exception {
+        Path base = dir.resolve("mapbase.qcow2");
+        qemuOk("qemu-img", "convert", "-O", "qcow2", source.toString(), base.toString());
+        Path overlay = dir.resolve("map.qcow2");
+        qemuOk("qemu-img", "create", "-q", "-f", "qcow2", "-b", base.toString(), "-F", "qcow2", overlay.toString());
+        qemuIo(overlay, "qcow2", "write -P 2 64k 64k", "write -z 1M 64k", "write -P 3 6M 300k");
+        for (Path image : new Path[] {base, overlay}) {
+            String theirs = qemuOk("qemu-img", "map", "--output=json", image.toString()).stdout();
+            String ours = jvirtOk("map", "--output=json", image.toString()).stdout();
+            assertEquals(theirs, ours, image.getFileName().toString());
+            assertEquals(qemuOk("qemu-img", "map", image.toString()).stdout(), jvirtOk("map", image.toString()).stdout());
+        }
+    }
 }

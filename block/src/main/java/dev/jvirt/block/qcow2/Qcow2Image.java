@@ -275,9 +275,11 @@ public final class Qcow2Image implements BlockDriver {
         }
         if (backing != null && position < backing.size()) {
             BlockStatus below = backing.blockStatus(position, clusterSize - inCluster);
-            return new BlockStatus(clusterSize - inCluster, below.data(), below.zero(), false, below.depth() + 1, below.hostOffset());
+            return new BlockStatus(clusterSize - inCluster, below.data(), below.zero(), below.allocated(), below.depth() + 1,
+                    below.hostOffset());
         }
-        return new BlockStatus(clusterSize - inCluster, false, true, false, 0, -1);
+        // Nowhere in the chain: qemu-img reports the bottom layer's depth.
+        return new BlockStatus(clusterSize - inCluster, false, true, false, backing == null ? 0 : 1, -1);
     }
 
     // ---- writing ------------------------------------------------------------------------------
