@@ -31,8 +31,9 @@ public final class Main {
                 case "info" -> InfoCommand.run(rest, out);
                 case "convert" -> ConvertCommand.run(rest, out);
                 case "map" -> MapCommand.run(rest, out);
+                case "check" -> CheckCommand.run(rest, out, err);
                 case "--help", "-h", "help" -> {
-                    out.println("usage: jvirt-img [create|info|convert|map] ... (the qemu-img syntax)");
+                    out.println("usage: jvirt-img [create|info|check|convert|map] ... (the qemu-img syntax)");
                     yield 0;
                 }
                 default -> throw new UsageException("Command not found: " + args[0]);

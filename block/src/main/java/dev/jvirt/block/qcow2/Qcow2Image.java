@@ -463,6 +463,10 @@ public final class Qcow2Image implements BlockDriver {
         return file.size();
     }
 
+    FileChannel channel() {
+        return file;
+    }
+
     RefcountTable refcounts() {
         return refcounts;
     }
