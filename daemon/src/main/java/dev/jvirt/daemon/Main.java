@@ -1,0 +1,68 @@
+package dev.jvirt.daemon;
+
+import dev.jvirt.daemon.domain.DomainStore;
+import dev.jvirt.daemon.remote.RemoteProgram;
+import dev.jvirt.daemon.rpc.RpcServer;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+/**
+ * {@code jvirtd}: keeps domain definitions and serves libvirt's remote protocol, so the real virsh
+ * and libvirt bindings manage jvirt. Options:
+ * {@code --state-dir DIR} (default /var/lib/jvirt), {@code --listen HOST:PORT} (default
+ * 127.0.0.1:16509), {@code --unix PATH} (default STATE_DIR/libvirt-sock, plus PATH-ro read-only),
+ * {@code --listen-insecure} (allow unauthenticated TCP beyond loopback).
+ */
+public final class Main {
+
+    private Main() {
+    }
+
+    public static void main(String[] args) throws InterruptedException {
+        Path stateDir = Path.of("/var/lib/jvirt");
+        String listen = "127.0.0.1:16509";
+        Path unix = null;
+        boolean insecure = false;
+        for (int i = 0; i < args.length; i++) {
+            String arg = args[i];
+            switch (arg) {
+                case "--state-dir" -> stateDir = Path.of(value(args, ++i, arg));
+                case "--listen" -> listen = value(args, ++i, arg);
+                case "--unix" -> unix = Path.of(value(args, ++i, arg));
+                case "--listen-insecure" -> insecure = true;
+                default -> fail(arg + ": unknown option");
+            }
+        }
+        int colon = listen.lastIndexOf(':');
+        if (colon < 0) {
+            fail("--listen: expected HOST:PORT, got '" + listen + "'");
+        }
+        try {
+            DomainStore store = DomainStore.open(stateDir);
+            RpcServer server = new RpcServer(new RemoteProgram(store));
+            int port = server.listenTcp(listen.substring(0, colon), Integer.parseInt(listen.substring(colon + 1)), insecure);
+            Path socket = unix != null ? unix : stateDir.resolve("libvirt-sock");
+            server.listenUnix(socket, false);
+            server.listenUnix(Path.of(socket + "-ro"), true);
+            System.out.println("jvirtd: serving libvirt RPC on " + listen.substring(0, colon) + ":" + port + " and " + socket
+                    + " (state in " + stateDir + ")");
+            System.out.flush();
+            Thread.currentThread().join();
+        } catch (IOException | NumberFormatException e) {
+            fail(e.getMessage());
+        }
+    }
+
+    private static String value(String[] args, int index, String option) {
+        if (index >= args.length) {
+            fail(option + ": requires an argument");
+        }
+        return args[index];
+    }
+
+    private static void fail(String message) {
+        System.err.println("jvirtd: " + message);
+        System.exit(1);
+    }
+}

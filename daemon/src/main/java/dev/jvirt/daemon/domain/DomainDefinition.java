@@ -1,0 +1,212 @@
+package dev.jvirt.daemon.domain;
+
+import org.w3c.dom.Document;
+import org.w3c.dom.Element;
+import org.w3c.dom.Node;
+import org.xml.sax.SAXParseException;
+
+import javax.xml.XMLConstants;
+import javax.xml.parsers.DocumentBuilder;
+import javax.xml.parsers.DocumentBuilderFactory;
+import javax.xml.transform.OutputKeys;
+import javax.xml.transform.Transformer;
+import javax.xml.transform.TransformerFactory;
+import javax.xml.transform.dom.DOMSource;
+import javax.xml.transform.stream.StreamResult;
+import java.io.StringReader;
+import java.io.StringWriter;
+import java.util.Locale;
+import java.util.Set;
+import java.util.UUID;
+import java.util.regex.Pattern;
+
+/**
+ * A domain as libvirt's domain XML defines it (formatdomain). The document itself is kept, so
+ * elements jvirt does not interpret survive define/dumpxml as they do in libvirt; the fields the
+ * daemon needs are read and checked here: name, uuid, memory, vcpus, OS type.
+ */
+public final class DomainDefinition {
+
+    private static final Pattern NAME = Pattern.compile("[^/\\x00-\\x1f]{1,200}");
+    private static final Set<String> KNOWN_TOP_LEVEL = Set.of("name", "uuid", "title", "description", "metadata", "memory",
+            "currentMemory", "maxMemory", "vcpu", "vcpus", "os", "features", "cpu", "clock", "on_poweroff", "on_reboot", "on_crash",
+            "memoryBacking", "devices", "pm", "resource", "seclabel", "sysinfo", "iothreads", "cputune", "numatune", "genid");
+
+    private final Document document;
+    private final String name;
+    private final UUID uuid;
+    private final long memoryKiB;
+    private final long currentMemoryKiB;
+    private final int vcpus;
+    private final String osType;
+
+    private DomainDefinition(Document document, String name, UUID uuid, long memoryKiB, long currentMemoryKiB, int vcpus, String osType) {
+        this.document = document;
+        this.name = name;
+        this.uuid = uuid;
+        this.memoryKiB = memoryKiB;
+        this.currentMemoryKiB = currentMemoryKiB;
+        this.vcpus = vcpus;
+        this.osType = osType;
+    }
+
+    public static DomainDefinition parse(String xml) throws DomainXmlException {
+        Document document = parseDocument(xml);
+        Element root = document.getDocumentElement();
+        if (!root.getTagName().equals("domain")) {
+            throw new DomainXmlException("unexpected root element <" + root.getTagName() + ">, expecting <domain>");
+        }
+        String type = root.getAttribute("type");
+        if (!type.isEmpty() && !Set.of("kvm", "qemu").contains(type)) {
+            throw new DomainXmlException("domain type '" + type + "' is not supported (kvm is)");
+        }
+        for (Node child = root.getFirstChild(); child != null; child = child.getNextSibling()) {
+            if (child instanceof Element element && !KNOWN_TOP_LEVEL.contains(element.getTagName())) {
+                throw new DomainXmlException("unsupported element <" + element.getTagName() + "> in domain XML");
+            }
+        }
+        String name = text(root, "name");
+        if (name == null || name.isBlank()) {
+            throw new DomainXmlException("missing domain name information");
+        }
+        if (!NAME.matcher(name).matches()) {
+            throw new DomainXmlException("name '" + name + "' cannot contain '/' or control characters");
+        }
+        UUID uuid;
+        String uuidText = text(root, "uuid");
+        if (uuidText == null) {
+            uuid = UUID.randomUUID();
+            Element element = document.createElement("uuid");
+            element.setTextContent(uuid.toString());
+            root.insertBefore(element, child(root, "name").getNextSibling());
+        } else {
+            try {
+                uuid = UUID.fromString(uuidText.trim());
+            } catch (IllegalArgumentException e) {
+                throw new DomainXmlException("malformed uuid element: '" + uuidText + "'");
+            }
+        }
+        Element memory = child(root, "memory");
+        if (memory == null) {
+            throw new DomainXmlException("missing memory element: a domain needs <memory>");
+        }
+        long memoryKiB = kibibytes(memory);
+        Element current = child(root, "currentMemory");
+        long currentKiB = current == null ? memoryKiB : kibibytes(current);
+        if (currentKiB > memoryKiB) {
+            throw new DomainXmlException("currentMemory (" + currentKiB + " KiB) exceeds memory (" + memoryKiB + " KiB)");
+        }
+        int vcpus = 1;
+        String vcpuText = text(root, "vcpu");
+        if (vcpuText != null) {
+            try {
+                vcpus = Integer.parseInt(vcpuText.trim());
+            } catch (NumberFormatException e) {
+                throw new DomainXmlException("vcpu count '" + vcpuText + "' is not a number");
+            }
+            if (vcpus < 1 || vcpus > 255) {
+                throw new DomainXmlException("vcpu count " + vcpus + " is out of range (1-255)");
+            }
+        }
+        Element os = child(root, "os");
+        String osType = os == null ? "hvm" : text(os, "type");
+        if (osType == null || !osType.trim().equals("hvm")) {
+            throw new DomainXmlException("OS type '" + osType + "' is not supported (hvm is)");
+        }
+        return new DomainDefinition(document, name, uuid, memoryKiB, currentKiB, vcpus, "hvm");
+    }
+
+    private static Document parseDocument(String xml) throws DomainXmlException {
+        try {
+            DocumentBuilderFactory factory = DocumentBuilderFactory.newInstance();
+            factory.setFeature(XMLConstants.FEATURE_SECURE_PROCESSING, true);
+            factory.setFeature("http://apache.org/xml/features/disallow-doctype-decl", true);
+            factory.setExpandEntityReferences(false);
+            DocumentBuilder builder = factory.newDocumentBuilder();
+            builder.setErrorHandler(null);
+            return builder.parse(new org.xml.sax.InputSource(new StringReader(xml)));
+        } catch (SAXParseException e) {
+            throw new DomainXmlException("XML error at line " + e.getLineNumber() + ", column " + e.getColumnNumber() + ": " + e.getMessage());
+        } catch (Exception e) {
+            throw new DomainXmlException("XML error: " + e.getMessage());
+        }
+    }
+
+    /** A memory element's size in KiB, honouring libvirt's unit attribute (default KiB). */
+    private static long kibibytes(Element element) throws DomainXmlException {
+        String unit = element.getAttribute("unit").isEmpty() ? "KiB" : element.getAttribute("unit");
+        long value;
+        try {
+            value = Long.parseLong(element.getTextContent().trim());
+        } catch (NumberFormatException e) {
+            throw new DomainXmlException("invalid value '" + element.getTextContent().trim() + "' for <" + element.getTagName() + ">");
+        }
+        long bytesPerUnit = switch (unit.toLowerCase(Locale.ROOT)) {
+            case "b", "bytes" -> 1;
+            case "k", "kib" -> 1024;
+            case "kb" -> 1000;
+            case "m", "mib" -> 1L << 20;
+            case "mb" -> 1_000_000;
+            case "g", "gib" -> 1L << 30;
+            case "gb" -> 1_000_000_000;
+            case "t", "tib" -> 1L << 40;
+            case "tb" -> 1_000_000_000_000L;
+            default -> throw new DomainXmlException("unknown unit '" + unit + "' for <" + element.getTagName() + ">");
+        };
+        if (value <= 0 || value > Long.MAX_VALUE / bytesPerUnit) {
+            throw new DomainXmlException("<" + element.getTagName() + "> must be a positive size");
+        }
+        return (value * bytesPerUnit + 1023) / 1024;
+    }
+
+    private static Element child(Element parent, String tag) {
+        for (Node child = parent.getFirstChild(); child != null; child = child.getNextSibling()) {
+            if (child instanceof Element element && element.getTagName().equals(tag)) {
+                return element;
+            }
+        }
+        return null;
+    }
+
+    private static String text(Element parent, String tag) {
+        Element element = child(parent, tag);
+        return element == null ? null : element.getTextContent();
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public UUID uuid() {
+        return uuid;
+    }
+
+    public long memoryKiB() {
+        return memoryKiB;
+    }
+
+    public long currentMemoryKiB() {
+        return currentMemoryKiB;
+    }
+
+    public int vcpus() {
+        return vcpus;
+    }
+
+    public String osType() {
+        return osType;
+    }
+
+    /** The XML as dumpxml shows it: the stored document, indented. */
+    public String toXml() {
+        try {
+            Transformer transformer = TransformerFactory.newInstance().newTransformer();
+            transformer.setOutputProperty(OutputKeys.OMIT_XML_DECLARATION, "yes");
+            StringWriter out = new StringWriter();
+            transformer.transform(new DOMSource(document), new StreamResult(out));
+            return out + "\n";
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot serialise domain XML", e);
+        }
+    }
+}

@@ -1,0 +1,88 @@
+package dev.jvirt.daemon.rpc;
+
+import dev.jvirt.daemon.remote.RemoteProgram;
+import dev.jvirt.daemon.remote.RemoteReplies;
+import dev.jvirt.daemon.remote.Session;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.ByteChannel;
+
+/**
+ * One client connection: reads length-prefixed messages, answers calls in order. A length word
+ * outside [28, 16 MiB], or a message that does not decode, ends this connection only.
+ */
+public final class RpcConnection implements Runnable {
+
+    static final int KEEPALIVE_PROGRAM = 0x6b656570;
+    private static final int KEEPALIVE_PING = 1;
+    private static final int KEEPALIVE_PONG = 2;
+
+    private final ByteChannel channel;
+    private final RemoteProgram program;
+    private final Session session;
+
+    public RpcConnection(ByteChannel channel, RemoteProgram program, boolean readOnlySocket) {
+        this.channel = channel;
+        this.program = program;
+        this.session = new Session(readOnlySocket);
+    }
+
+    @Override
+    public void run() {
+        try (channel) {
+            ByteBuffer lengthWord = ByteBuffer.allocate(4);
+            while (true) {
+                lengthWord.clear();
+                if (!readFully(lengthWord)) {
+                    return;
+                }
+                int length = lengthWord.getInt(0);
+                if (length < 4 + RpcMessage.HEADER_SIZE || length > RpcMessage.MAX_MESSAGE) {
+                    return; // garbage or an absurd size: drop the client before allocating anything
+                }
+                ByteBuffer packet = ByteBuffer.allocate(length - 4);
+                if (!readFully(packet)) {
+                    return;
+                }
+                packet.flip();
+                handle(RpcMessage.decode(packet));
+            }
+        } catch (IOException e) {
+            // client gone or protocol violation: this connection ends, the daemon goes on
+        }
+    }
+
+    private void handle(RpcMessage message) throws IOException {
+        if (message.program() == KEEPALIVE_PROGRAM) {
+            if (message.procedure() == KEEPALIVE_PING) {
+                write(RpcMessage.encode(KEEPALIVE_PROGRAM, 1, KEEPALIVE_PONG, RpcMessage.TYPE_MESSAGE, 0, RpcMessage.STATUS_OK, new byte[0]));
+            }
+            return;
+        }
+        if (message.type() != RpcMessage.TYPE_CALL) {
+            return; // clients send only calls (and keepalives); ignore anything else
+        }
+        write(RemoteReplies.answer(program, message, session));
+    }
+
+    private boolean readFully(ByteBuffer buffer) throws IOException {
+        while (buffer.hasRemaining()) {
+            if (channel.read(buffer) < 0) {
+                if (buffer.position() == 0) {
+                    return false;
+                }
+                throw new EOFException("connection closed mid-message");
+            }
+        }
+        return true;
+    }
+
+    private synchronized void write(byte[] packet) throws IOException {
+        ByteBuffer buffer = ByteBuffer.wrap(packet);
+        while (buffer.hasRemaining()) {
+            channel.write(buffer);
+        }
+    }
+}
