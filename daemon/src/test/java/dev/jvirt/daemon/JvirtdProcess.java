@@ -1,0 +1,86 @@
+package dev.jvirt.daemon;
+
+import dev.jvirt.lab.Lab;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** A bin/jvirtd started for a test on a free loopback port, and helpers to run virsh against it. */
+final class JvirtdProcess implements AutoCloseable {
+
+    record Result(int status, String stdout, String stderr) { }
+
+    final Process process;
+    final int port;
+    final Path stateDir;
+    final String firstLine;
+
+    private JvirtdProcess(Process process, int port, Path stateDir, String firstLine) {
+        this.process = process;
+        this.port = port;
+        this.stateDir = stateDir;
+        this.firstLine = firstLine;
+    }
+
+    static int freePort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0)) {
+            return socket.getLocalPort();
+        }
+    }
+
+    static JvirtdProcess start(Path stateDir) throws IOException {
+        int port = freePort();
+        Process process = new ProcessBuilder(Lab.projectRoot().resolve("bin/jvirtd").toString(), "--state-dir", stateDir.toString(),
+                "--listen", "127.0.0.1:" + port).redirectErrorStream(true).start();
+        BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+        String line = out.readLine();
+        return new JvirtdProcess(process, port, stateDir, line);
+    }
+
+    String tcpUri() {
+        return "qemu+tcp://127.0.0.1:" + port + "/system";
+    }
+
+    String unixUri() {
+        return "qemu+unix:///system?socket=" + stateDir.resolve("libvirt-sock");
+    }
+
+    static Result run(String... command) throws IOException, InterruptedException {
+        Process process = new ProcessBuilder(command).start();
+        process.getOutputStream().close();
+        byte[] out = process.getInputStream().readAllBytes();
+        byte[] err = process.getErrorStream().readAllBytes();
+        if (!process.waitFor(60, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+            throw new AssertionError(String.join(" ", command) + " hung");
+        }
+        return new Result(process.exitValue(), new String(out, StandardCharsets.UTF_8), new String(err, StandardCharsets.UTF_8));
+    }
+
+    Result virsh(String uri, String... args) throws IOException, InterruptedException {
+        List<String> command = new ArrayList<>(List.of("virsh", "-c", uri));
+        command.addAll(List.of(args));
+        return run(command.toArray(String[]::new));
+    }
+
+    /** virsh -q: no table headers, no informational messages. */
+    Result virshQuiet(String uri, String... args) throws IOException, InterruptedException {
+        List<String> command = new ArrayList<>(List.of("virsh", "-q", "-c", uri));
+        command.addAll(List.of(args));
+        return run(command.toArray(String[]::new));
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        process.destroy();
+        process.waitFor(20, TimeUnit.SECONDS);
+        process.destroyForcibly();
+    }
+}
