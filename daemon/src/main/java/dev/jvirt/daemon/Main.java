@@ -3,6 +3,7 @@ package dev.jvirt.daemon;
 import dev.jvirt.daemon.domain.DomainStore;
 import dev.jvirt.daemon.remote.RemoteProgram;
 import dev.jvirt.daemon.rpc.RpcServer;
+import dev.jvirt.daemon.vm.VmSupervisor;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -12,7 +13,8 @@ import java.nio.file.Path;
  * and libvirt bindings manage jvirt. Options:
  * {@code --state-dir DIR} (default /var/lib/jvirt), {@code --listen HOST:PORT} (default
  * 127.0.0.1:16509), {@code --unix PATH} (default STATE_DIR/libvirt-sock, plus PATH-ro read-only),
- * {@code --listen-insecure} (allow unauthenticated TCP beyond loopback).
+ * {@code --listen-insecure} (allow unauthenticated TCP beyond loopback), {@code --vmm PATH} (default
+ * $JVIRT_ROOT/bin/jvirt-vmm).
  */
 public final class Main {
 
@@ -24,6 +26,7 @@ public final class Main {
         String listen = "127.0.0.1:16509";
         Path unix = null;
         boolean insecure = false;
+        Path vmmPath = null;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
             switch (arg) {
@@ -31,6 +34,7 @@ public final class Main {
                 case "--listen" -> listen = value(args, ++i, arg);
                 case "--unix" -> unix = Path.of(value(args, ++i, arg));
                 case "--listen-insecure" -> insecure = true;
+                case "--vmm" -> vmmPath = Path.of(value(args, ++i, arg));
                 default -> fail(arg + ": unknown option");
             }
         }
@@ -40,7 +44,10 @@ public final class Main {
         }
         try {
             DomainStore store = DomainStore.open(stateDir);
-            RpcServer server = new RpcServer(new RemoteProgram(store));
+            Path vmm = vmmPath != null ? vmmPath : Path.of(System.getenv().getOrDefault("JVIRT_ROOT", ".")).resolve("bin/jvirt-vmm");
+            VmSupervisor supervisor = new VmSupervisor(store, stateDir, vmm);
+            supervisor.reattach();
+            RpcServer server = new RpcServer(new RemoteProgram(store, supervisor));
             int port = server.listenTcp(listen.substring(0, colon), Integer.parseInt(listen.substring(colon + 1)), insecure);
             Path socket = unix != null ? unix : stateDir.resolve("libvirt-sock");
             server.listenUnix(socket, false);

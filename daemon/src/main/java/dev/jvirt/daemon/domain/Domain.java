@@ -1,8 +1,8 @@
 package dev.jvirt.daemon.domain;
 
 /**
- * A defined domain and its run state. Until the daemon starts VMs (next step), every domain is
- * shut off; the state fields are here so lifecycle calls have somewhere to record it.
+ * A defined domain and its run state (virDomainState with its reason), kept current by the
+ * VM supervisor as the domain's jvirt-vmm process starts, pauses and exits.
  */
 public final class Domain {
 
@@ -10,6 +10,12 @@ public final class Domain {
     public static final int STATE_RUNNING = 1;
     public static final int STATE_PAUSED = 3;
     public static final int STATE_SHUTOFF = 5;
+    public static final int RUNNING_BOOTED = 1;
+    public static final int RUNNING_UNPAUSED = 5;
+    public static final int PAUSED_USER = 1;
+    public static final int SHUTOFF_SHUTDOWN = 1;
+    public static final int SHUTOFF_DESTROYED = 2;
+    public static final int SHUTOFF_CRASHED = 3;
 
     private volatile DomainDefinition definition;
     private volatile boolean autostart;
@@ -49,6 +55,23 @@ public final class Domain {
     /** The running domain's ID, -1 when shut off (as libvirt reports). */
     public int id() {
         return id;
+    }
+
+    public synchronized void markRunning(int newId, int why) {
+        id = newId;
+        state = STATE_RUNNING;
+        reason = why;
+    }
+
+    public synchronized void markPaused() {
+        state = STATE_PAUSED;
+        reason = PAUSED_USER;
+    }
+
+    public synchronized void markShutoff(int why) {
+        id = -1;
+        state = STATE_SHUTOFF;
+        reason = why;
     }
 
     public boolean isActive() {

@@ -40,6 +40,9 @@ public final class DomainDefinition {
     private final int vcpus;
     private final String osType;
 
+    /** Direct kernel boot from {@code <os>}: kernel, initrd, cmdline (any may be null). */
+    public record Boot(String kernel, String initrd, String cmdline) { }
+
     private DomainDefinition(Document document, String name, UUID uuid, long memoryKiB, long currentMemoryKiB, int vcpus, String osType) {
         this.document = document;
         this.name = name;
@@ -195,6 +198,39 @@ public final class DomainDefinition {
 
     public String osType() {
         return osType;
+    }
+
+    public Boot boot() {
+        Element os = child(document.getDocumentElement(), "os");
+        if (os == null) {
+            return new Boot(null, null, null);
+        }
+        return new Boot(trimmed(text(os, "kernel")), trimmed(text(os, "initrd")), text(os, "cmdline"));
+    }
+
+    private static String trimmed(String value) {
+        return value == null || value.isBlank() ? null : value.trim();
+    }
+
+    /** cpu mode host-passthrough or host-model: the guest gets the host's CPU (-cpu host). */
+    public boolean hostCpu() {
+        Element cpu = child(document.getDocumentElement(), "cpu");
+        return cpu != null && (cpu.getAttribute("mode").equals("host-passthrough") || cpu.getAttribute("mode").equals("host-model"));
+    }
+
+    /** What to do when the guest powers off, reboots or crashes (libvirt's on_* elements). */
+    public String lifecycleAction(String event) {
+        String value = trimmed(text(document.getDocumentElement(), "on_" + event));
+        if (value != null) {
+            return value;
+        }
+        return event.equals("reboot") ? "restart" : "destroy";
+    }
+
+    /** Disks and network interfaces need virtio devices, which jvirt-vmm does not have yet. */
+    public boolean hasUnsupportedDevices() {
+        Element devices = child(document.getDocumentElement(), "devices");
+        return devices != null && (child(devices, "disk") != null || child(devices, "interface") != null);
     }
 
     /** The XML as dumpxml shows it: the stored document, indented. */

@@ -6,6 +6,8 @@ import dev.jvirt.daemon.domain.DomainStore;
 import dev.jvirt.daemon.domain.DomainXmlException;
 import dev.jvirt.daemon.rpc.XdrReader;
 import dev.jvirt.daemon.rpc.XdrWriter;
+import dev.jvirt.daemon.vm.VmStartException;
+import dev.jvirt.daemon.vm.VmSupervisor;
 
 import java.io.IOException;
 import java.net.InetAddress;
@@ -42,10 +44,41 @@ public final class RemoteProgram {
     }
 
     private final DomainStore domains;
+    private final VmSupervisor vms;
     private final Map<Integer, Procedure> procedures = new HashMap<>();
 
-    public RemoteProgram(DomainStore domains) {
+    public RemoteProgram(DomainStore domains, VmSupervisor vms) {
         this.domains = domains;
+        this.vms = vms;
+        procedures.put(9, (args, session) -> {
+            start(domain(args));
+            return empty();
+        });
+        procedures.put(196, (args, session) -> {
+            Domain domain = domain(args);
+            args.readInt();
+            start(domain);
+            return encodeDomain(new XdrWriter(), domain).toByteArray();
+        });
+        procedures.put(12, (args, session) -> lifecycle(domain(args), vms::destroy));
+        procedures.put(234, (args, session) -> {
+            Domain domain = domain(args);
+            args.readInt();
+            return lifecycle(domain, vms::destroy);
+        });
+        procedures.put(33, (args, session) -> lifecycle(domain(args), vms::shutdown));
+        procedures.put(258, (args, session) -> {
+            Domain domain = domain(args);
+            args.readInt();
+            return lifecycle(domain, vms::shutdown);
+        });
+        procedures.put(27, (args, session) -> {
+            Domain domain = domain(args);
+            args.readInt();
+            return lifecycle(domain, vms::reboot);
+        });
+        procedures.put(34, (args, session) -> lifecycle(domain(args), vms::suspend));
+        procedures.put(28, (args, session) -> lifecycle(domain(args), vms::resume));
         procedures.put(1, this::connectOpen);
         procedures.put(2, (args, session) -> empty());
         procedures.put(3, (args, session) -> new XdrWriter().writeString("QEMU").toByteArray());
@@ -162,6 +195,27 @@ public final class RemoteProgram {
         }
     }
 
+    @FunctionalInterface
+    private interface VmAction {
+        void apply(Domain domain) throws IOException;
+    }
+
+    private void start(Domain domain) throws RemoteError, IOException {
+        try {
+            vms.start(domain);
+        } catch (VmStartException e) {
+            throw new RemoteError(RemoteError.OPERATION_FAILED, e.getMessage());
+        }
+    }
+
+    private static byte[] lifecycle(Domain domain, VmAction action) throws RemoteError, IOException {
+        if (!domain.isActive()) {
+            throw new RemoteError(RemoteError.OPERATION_INVALID, "Requested operation is not valid: domain is not running");
+        }
+        action.apply(domain);
+        return empty();
+    }
+
     private byte[] connectOpen(XdrReader args, Session session) throws IOException {
         String name = args.readOptionalString(STRING_MAX);
         int flags = args.readInt();
@@ -196,7 +250,7 @@ public final class RemoteProgram {
         return new XdrWriter()
                 .writeInt(domain.state())
                 .writeHyper(d.memoryKiB())
-                .writeHyper(domain.isActive() ? d.currentMemoryKiB() : d.currentMemoryKiB())
+                .writeHyper(d.currentMemoryKiB())
                 .writeInt(d.vcpus())
                 .writeHyper(0) // CPU time: nothing has run yet
                 .toByteArray();

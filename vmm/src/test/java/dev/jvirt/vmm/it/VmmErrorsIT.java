@@ -1,5 +1,7 @@
 package dev.jvirt.vmm.it;
 
+import dev.jvirt.lab.TinyGuest;
+
 import dev.jvirt.lab.Lab;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

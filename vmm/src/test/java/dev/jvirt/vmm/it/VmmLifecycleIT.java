@@ -1,5 +1,7 @@
 package dev.jvirt.vmm.it;
 
+import dev.jvirt.lab.TinyGuest;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

@@ -1,4 +1,4 @@
-package dev.jvirt.vmm.it;
+package dev.jvirt.lab;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -11,12 +11,12 @@ import java.nio.file.Path;
  * mode at the ELF entry. They let the VMM's lifecycle be tested on any /dev/kvm, even one that
  * emulates instructions far too slowly to boot Linux.
  */
-final class TinyGuest {
+public final class TinyGuest {
 
-    static final long LOAD_ADDRESS = 0x200000;
+    public static final long LOAD_ADDRESS = 0x200000;
 
     /** Prints digits 0-7 over and over on COM1, with a delay loop between characters. */
-    static final byte[] COUNTER = {
+    public static final byte[] COUNTER = {
         0x31, (byte) 0xC9,                               // xor ecx, ecx
         0x66, (byte) 0xBA, (byte) 0xF8, 0x03,            // loop: mov dx, 0x3f8
         (byte) 0x88, (byte) 0xC8,                        // mov al, cl
@@ -31,7 +31,7 @@ final class TinyGuest {
     };
 
     /** Prints "!" and executes an invalid instruction with no IDT: a triple fault. */
-    static final byte[] TRIPLE_FAULT = {
+    public static final byte[] TRIPLE_FAULT = {
         0x66, (byte) 0xBA, (byte) 0xF8, 0x03,            // mov dx, 0x3f8
         (byte) 0xB0, 0x21,                               // mov al, '!'
         (byte) 0xEE,                                     // out dx, al
@@ -39,7 +39,7 @@ final class TinyGuest {
     };
 
     /** Prints "bye" and writes {@code value} (16 bits) to port {@code port}: an ACPI S5 request. */
-    static byte[] writePortThenSpin(int port, int value) {
+    public static byte[] writePortThenSpin(int port, int value) {
         return new byte[] {
             0x66, (byte) 0xBA, (byte) 0xF8, 0x03,        // mov dx, 0x3f8
             (byte) 0xB0, 'b', (byte) 0xEE,               // mov al, 'b'; out dx, al
@@ -56,7 +56,7 @@ final class TinyGuest {
      * Enables the ACPI power-button event, polls PM1_STS until the button is pressed, then
      * powers off through PM1_CNT (S5): what an OS does, without the OS.
      */
-    static byte[] powerOffOnPowerButton() {
+    public static byte[] powerOffOnPowerButton() {
         byte[] wait = {
             0x66, (byte) 0xBA, 0x02, 0x06,               // mov dx, 0x602 (PM1_EN)
             0x66, (byte) 0xB8, 0x00, 0x01,               // mov ax, PWRBTN_EN
@@ -74,7 +74,7 @@ final class TinyGuest {
     }
 
     /** Writes {@code code} as a minimal ELF64 executable with one PT_LOAD segment at 2 MiB. */
-    static Path elf(Path dir, String name, byte[] code) throws IOException {
+    public static Path elf(Path dir, String name, byte[] code) throws IOException {
         int headerSize = 64 + 56;
         ByteBuffer b = ByteBuffer.allocate(headerSize + code.length).order(ByteOrder.LITTLE_ENDIAN);
         b.put(new byte[] {0x7F, 'E', 'L', 'F', 2, 1, 1, 0}).put(new byte[8]);

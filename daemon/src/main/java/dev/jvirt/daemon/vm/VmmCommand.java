@@ -1,0 +1,42 @@
+package dev.jvirt.daemon.vm;
+
+import dev.jvirt.daemon.domain.DomainDefinition;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The jvirt-vmm command line for a domain definition (QEMU-style options, as libvirt builds for QEMU). */
+final class VmmCommand {
+
+    private VmmCommand() {
+    }
+
+    static List<String> build(Path vmm, DomainDefinition definition, Path qmpSocket, Path consoleLog) throws VmStartException {
+        DomainDefinition.Boot boot = definition.boot();
+        if (boot.kernel() == null) {
+            throw new VmStartException("domain '" + definition.name() + "' has no <os><kernel>: jvirt boots Linux directly"
+                    + " (firmware and disk boot need virtio-blk, which is not implemented yet)");
+        }
+        if (definition.hasUnsupportedDevices()) {
+            throw new VmStartException("domain '" + definition.name() + "' has disk or network devices, which need virtio"
+                    + " (not implemented yet)");
+        }
+        List<String> command = new ArrayList<>();
+        command.add(vmm.toString());
+        command.addAll(List.of("-name", definition.name()));
+        command.addAll(List.of("-m", Math.max(2, definition.memoryKiB() / 1024) + "M"));
+        command.addAll(List.of("-smp", Integer.toString(definition.vcpus())));
+        command.addAll(List.of("-cpu", definition.hostCpu() ? "host" : "qemu64"));
+        command.addAll(List.of("-kernel", boot.kernel()));
+        if (boot.initrd() != null) {
+            command.addAll(List.of("-initrd", boot.initrd()));
+        }
+        if (boot.cmdline() != null) {
+            command.addAll(List.of("-append", boot.cmdline()));
+        }
+        command.addAll(List.of("-serial", "file:" + consoleLog));
+        command.addAll(List.of("-qmp", "unix:" + qmpSocket + ",server,nowait"));
+        return command;
+    }
+}

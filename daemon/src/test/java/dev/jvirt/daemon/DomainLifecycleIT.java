@@ -1,0 +1,142 @@
+package dev.jvirt.daemon;
+
+import dev.jvirt.lab.TinyGuest;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.function.Supplier;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * virsh start/suspend/resume/shutdown/destroy through jvirtd, each domain a real jvirt-vmm process
+ * on this host's /dev/kvm running a tiny guest program (so it runs even where KVM only emulates).
+ */
+class DomainLifecycleIT {
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void needKvmAndVirsh() {
+        assumeTrue(Files.isWritable(Path.of("/dev/kvm")), "no /dev/kvm");
+        assumeTrue(Files.isExecutable(Path.of("/usr/bin/virsh")), "virsh not installed");
+    }
+
+    private Path define(JvirtdProcess jvirtd, String name, byte[] program, String extra) throws Exception {
+        Path kernel = TinyGuest.elf(dir, name + ".elf", program);
+        Path xml = dir.resolve(name + ".xml");
+        Files.writeString(xml, """
+                <domain type='kvm'>
+                  <name>%s</name>
+                  <memory unit='MiB'>16</memory>
+                  <vcpu>1</vcpu>
+                  <os><type>hvm</type><kernel>%s</kernel></os>
+                  %s
+                </domain>
+                """.formatted(name, kernel, extra));
+        JvirtdProcess.Result result = jvirtd.virsh(jvirtd.tcpUri(), "define", xml.toString());
+        assertEquals(0, result.status(), result.stderr());
+        return kernel;
+    }
+
+    private static String state(JvirtdProcess jvirtd, String name) throws Exception {
+        return jvirtd.virsh(jvirtd.tcpUri(), "domstate", "--reason", name).stdout().trim();
+    }
+
+    private static void awaitState(JvirtdProcess jvirtd, String name, String expected) throws Exception {
+        long deadline = System.currentTimeMillis() + 60_000;
+        String state = "";
+        while (System.currentTimeMillis() < deadline) {
+            state = state(jvirtd, name);
+            if (state.equals(expected)) {
+                return;
+            }
+            Thread.sleep(200);
+        }
+        assertEquals(expected, state, name);
+    }
+
+    private static JvirtdProcess.Result ok(JvirtdProcess.Result result) {
+        assertEquals(0, result.status(), result.stdout() + result.stderr());
+        return result;
+    }
+
+    private static long consoleLength(Path state, String name) throws Exception {
+        Path console = state.resolve("run").resolve(name + ".console.log");
+        return Files.exists(console) ? Files.size(console) : 0;
+    }
+
+    private static void awaitGrowth(Supplier<Long> size, long from) throws Exception {
+        long deadline = System.currentTimeMillis() + 30_000;
+        while (size.get() <= from + 8 && System.currentTimeMillis() < deadline) {
+            Thread.sleep(100);
+        }
+        assertTrue(size.get() > from + 8, "console output grows: " + from + " -> " + size.get());
+    }
+
+    @Test
+    void startSuspendResumeDestroyAndCrashes() throws Exception {
+        Path state = dir.resolve("state");
+        try (JvirtdProcess jvirtd = JvirtdProcess.start(state)) {
+            String uri = jvirtd.tcpUri();
+            define(jvirtd, "counter", TinyGuest.COUNTER, "");
+            assertTrue(ok(jvirtd.virsh(uri, "start", "counter")).stdout().contains("Domain 'counter' started"));
+            assertEquals("running (booted)", state(jvirtd, "counter"));
+            assertTrue(jvirtd.virshQuiet(uri, "list").stdout().matches("\\s*1\\s+counter\\s+running\\s*"), "listed with id 1");
+            Supplier<Long> console = () -> {
+                try {
+                    return consoleLength(state, "counter");
+                } catch (Exception e) {
+                    return -1L;
+                }
+            };
+            awaitGrowth(console, 0);
+
+            ok(jvirtd.virsh(uri, "suspend", "counter"));
+            assertEquals("paused (user)", state(jvirtd, "counter"));
+            long paused = console.get();
+            Thread.sleep(1500);
+            assertEquals(paused, console.get(), "a suspended guest prints nothing");
+            ok(jvirtd.virsh(uri, "resume", "counter"));
+            assertEquals("running (unpaused)", state(jvirtd, "counter"));
+            awaitGrowth(console, paused);
+
+            JvirtdProcess.Result refused = jvirtd.virsh(uri, "undefine", "counter");
+            assertEquals(1, refused.status(), "a running domain cannot be undefined");
+            ok(jvirtd.virsh(uri, "destroy", "counter"));
+            assertEquals("shut off (destroyed)", state(jvirtd, "counter"));
+            assertEquals(1, jvirtd.virsh(uri, "suspend", "counter").status(), "suspending a shut-off domain fails");
+
+            define(jvirtd, "faulty", TinyGuest.TRIPLE_FAULT, "");
+            ok(jvirtd.virsh(uri, "start", "faulty"));
+            awaitState(jvirtd, "faulty", "shut off (crashed)");
+        }
+    }
+
+    @Test
+    void shutdownPressesThePowerButtonAndRestartedDaemonsKeepRunningVms() throws Exception {
+        Path state = dir.resolve("state");
+        try (JvirtdProcess jvirtd = JvirtdProcess.start(state)) {
+            define(jvirtd, "button", TinyGuest.powerOffOnPowerButton(), "");
+            ok(jvirtd.virsh(jvirtd.tcpUri(), "start", "button"));
+            ok(jvirtd.virsh(jvirtd.tcpUri(), "shutdown", "button"));
+            awaitState(jvirtd, "button", "shut off (shutdown)");
+
+            define(jvirtd, "survivor", TinyGuest.COUNTER, "");
+            ok(jvirtd.virsh(jvirtd.tcpUri(), "start", "survivor"));
+        }
+        try (JvirtdProcess again = JvirtdProcess.start(state)) {
+            assertEquals("running (unpaused)", state(again, "survivor"), "the VM outlived the daemon and was found again");
+            ok(again.virsh(again.tcpUri(), "suspend", "survivor"));
+            assertEquals("paused (user)", state(again, "survivor"));
+            ok(again.virsh(again.tcpUri(), "destroy", "survivor"));
+            assertEquals("shut off (destroyed)", state(again, "survivor"));
+        }
+    }
+}
