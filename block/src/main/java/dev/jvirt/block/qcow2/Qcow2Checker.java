@@ -159,12 +159,9 @@ public final class Qcow2Checker {
 
     private void walkL2Entry(long entry, boolean active) {
         if ((entry & Qcow2Image.COMPRESSED) != 0) {
-            int shift = 62 - (clusterBits - 8);
-            long host = entry & ((1L << shift) - 1);
-            long sectors = ((entry & ~Qcow2Image.COPIED & ~Qcow2Image.COMPRESSED) >>> shift) + 1;
-            long length = sectors * 512 - (host & 511);
-            long first = host & -clusterSize;
-            reference(first, host + length - first);
+            CompressedCluster where = CompressedCluster.decode(entry, clusterBits);
+            long first = where.hostOffset() & -clusterSize;
+            reference(first, where.hostOffset() + where.length() - first);
             if (active) {
                 allocated++;
                 compressed++;

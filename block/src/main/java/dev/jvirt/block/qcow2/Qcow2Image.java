@@ -173,10 +173,9 @@ public final class Qcow2Image implements BlockDriver {
         if (header.compressionType != 0) {
             throw new ImageException(name + ": zstd-compressed clusters are not supported yet");
         }
-        int shift = 62 - (clusterBits - 8);
-        long host = entry & ((1L << shift) - 1);
-        long sectors = ((entry & ~COPIED & ~COMPRESSED) >>> shift) + 1;
-        long length = sectors * 512 - (host & 511);
+        CompressedCluster where = CompressedCluster.decode(entry, clusterBits);
+        long host = where.hostOffset();
+        long length = where.length();
         long available = file.size() - host;
         if (host <= 0 || available <= 0) {
             throw new ImageException(name + ": compressed cluster at 0x" + Long.toHexString(host) + " is past the end of the file");
@@ -359,12 +358,8 @@ public final class Qcow2Image implements BlockDriver {
     /** Drops this image's reference to the host cluster(s) an old L2 entry pointed at (leaks if we crash first). */
     private void release(long entry) throws IOException {
         if ((entry & COMPRESSED) != 0) {
-            int shift = 62 - (clusterBits - 8);
-            long host = entry & ((1L << shift) - 1);
-            long sectors = ((entry & ~COPIED & ~COMPRESSED) >>> shift) + 1;
-            long first = host >>> clusterBits;
-            long last = (host + sectors * 512 - (host & 511) - 1) >>> clusterBits;
-            for (long cluster = first; cluster <= last; cluster++) {
+            CompressedCluster where = CompressedCluster.decode(entry, clusterBits);
+            for (long cluster = where.firstCluster(clusterBits); cluster <= where.lastCluster(clusterBits); cluster++) {
                 decrement(cluster);
             }
         } else if ((entry & OFFSET_MASK) != 0) {
