@@ -2,7 +2,11 @@ package dev.jvirt.daemon;
 
 import dev.jvirt.daemon.domain.DomainStore;
 import dev.jvirt.daemon.remote.RemoteProgram;
+import dev.jvirt.daemon.network.HostNetworkBackend;
+import dev.jvirt.daemon.network.Networks;
 import dev.jvirt.daemon.rpc.RpcServer;
+import dev.jvirt.daemon.storage.StoragePools;
+import dev.jvirt.daemon.storage.Volumes;
 import dev.jvirt.daemon.vm.VmSupervisor;
 
 import java.io.IOException;
@@ -47,7 +51,13 @@ public final class Main {
             Path vmm = vmmPath != null ? vmmPath : Path.of(System.getenv().getOrDefault("JVIRT_ROOT", ".")).resolve("bin/jvirt-vmm");
             VmSupervisor supervisor = new VmSupervisor(store, stateDir, vmm);
             supervisor.reattach();
-            RpcServer server = new RpcServer(new RemoteProgram(store, supervisor));
+            StoragePools pools = StoragePools.open(stateDir);
+            Networks networks = Networks.open(stateDir, new HostNetworkBackend(stateDir.resolve("run")));
+            RemoteProgram program = new RemoteProgram(store, supervisor, pools, new Volumes(pools), networks);
+            if (System.getenv("JVIRTD_LIST_PROCEDURES") != null) {
+                System.err.println("jvirtd: REMOTE_PROGRAM procedures served: " + program.supported());
+            }
+            RpcServer server = new RpcServer(program);
             int port = server.listenTcp(listen.substring(0, colon), Integer.parseInt(listen.substring(colon + 1)), insecure);
             Path socket = unix != null ? unix : stateDir.resolve("libvirt-sock");
             server.listenUnix(socket, false);

@@ -4,7 +4,10 @@ import dev.jvirt.daemon.domain.Domain;
 import dev.jvirt.daemon.domain.DomainDefinition;
 import dev.jvirt.daemon.domain.DomainStore;
 import dev.jvirt.daemon.domain.DomainXmlException;
+import dev.jvirt.daemon.network.Networks;
 import dev.jvirt.daemon.rpc.XdrReader;
+import dev.jvirt.daemon.storage.StoragePools;
+import dev.jvirt.daemon.storage.Volumes;
 import dev.jvirt.daemon.rpc.XdrWriter;
 import dev.jvirt.daemon.vm.VmStartException;
 import dev.jvirt.daemon.vm.VmSupervisor;
@@ -14,10 +17,12 @@ import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * REMOTE_PROGRAM (src/remote/remote_protocol.x): the procedures virsh, libvirt-python and
@@ -32,24 +37,23 @@ public final class RemoteProgram {
     private static final int STRING_MAX = 1_048_576;
     private static final int CONNECT_RO = 1;
 
-    /** Procedures that change something: refused on read-only connections. */
-    private static final Set<Integer> MUTATING = Set.of(8, 9, 10, 11, 12, 13, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35,
+    /** Domain procedures that change something: refused on read-only connections. */
+    private static final Set<Integer> MUTATING_DOMAIN = Set.of(8, 9, 10, 11, 12, 13, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35,
             196, 231, 234, 245, 258, 350);
     /** Procedures allowed before CONNECT_OPEN. */
     private static final Set<Integer> BEFORE_OPEN = Set.of(1, 2, 60, 66, 149);
 
-    @FunctionalInterface
-    private interface Procedure {
-        byte[] call(XdrReader args, Session session) throws RemoteError, IOException;
-    }
-
     private final DomainStore domains;
     private final VmSupervisor vms;
-    private final Map<Integer, Procedure> procedures = new HashMap<>();
+    private final Map<Integer, RemoteProcedure> procedures = new HashMap<>();
+    private final Set<Integer> mutating = new HashSet<>(MUTATING_DOMAIN);
+    private final Set<Integer> reportedUnsupported = ConcurrentHashMap.newKeySet();
 
-    public RemoteProgram(DomainStore domains, VmSupervisor vms) {
+    public RemoteProgram(DomainStore domains, VmSupervisor vms, StoragePools pools, Volumes volumes, Networks networks) {
         this.domains = domains;
         this.vms = vms;
+        new StorageProcedures(pools, volumes).register(this);
+        new NetworkProcedures(networks).register(this);
         procedures.put(9, (args, session) -> {
             start(domain(args));
             return empty();
@@ -174,16 +178,35 @@ public final class RemoteProgram {
         procedures.put(273, (args, session) -> listAll(args.readInt(), args.readInt()));
     }
 
+    /** Adds a procedure; {@code changesState} ones are refused on read-only connections. */
+    void register(int number, boolean changesState, RemoteProcedure procedure) {
+        if (procedures.putIfAbsent(number, procedure) != null) {
+            throw new IllegalStateException("procedure " + number + " registered twice");
+        }
+        if (changesState) {
+            mutating.add(number);
+        }
+    }
+
+    /** The procedure numbers served, for the record. */
+    public Set<Integer> supported() {
+        return new java.util.TreeSet<>(procedures.keySet());
+    }
+
     /** Runs one call; the result is the reply payload, or a RemoteError for an error reply. */
     public byte[] dispatch(int procedure, ByteBuffer payload, Session session) throws RemoteError {
         if (!session.isOpen() && !BEFORE_OPEN.contains(procedure)) {
             throw new RemoteError(RemoteError.RPC, "connection not open");
         }
-        if (session.isReadOnly() && MUTATING.contains(procedure)) {
+        if (session.isReadOnly() && mutating.contains(procedure)) {
             throw new RemoteError(RemoteError.OPERATION_DENIED, "operation forbidden: read only access prevents this operation");
         }
-        Procedure handler = procedures.get(procedure);
+        RemoteProcedure handler = procedures.get(procedure);
         if (handler == null) {
+            if (reportedUnsupported.add(procedure)) {
+                // Logged once each: tells us which calls real clients make that we do not serve yet.
+                System.err.println("jvirtd: unsupported procedure " + procedure + " answered with VIR_ERR_NO_SUPPORT");
+            }
             throw RemoteError.unsupported(procedure);
         }
         try {
