@@ -36,9 +36,16 @@ final class JvirtdProcess implements AutoCloseable {
     }
 
     static JvirtdProcess start(Path stateDir) throws IOException {
+        return start(stateDir, List.of());
+    }
+
+    /** Starts jvirtd behind {@code prefix} (e.g. nsenter into a network namespace). */
+    static JvirtdProcess start(Path stateDir, List<String> prefix) throws IOException {
         int port = freePort();
-        Process process = new ProcessBuilder(Lab.projectRoot().resolve("bin/jvirtd").toString(), "--state-dir", stateDir.toString(),
-                "--listen", "127.0.0.1:" + port).redirectErrorStream(true).start();
+        List<String> command = new ArrayList<>(prefix);
+        command.addAll(List.of(Lab.projectRoot().resolve("bin/jvirtd").toString(), "--state-dir", stateDir.toString(),
+                "--listen", "127.0.0.1:" + port));
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
         BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
         String line = out.readLine();
         return new JvirtdProcess(process, port, stateDir, line);

@@ -27,12 +27,12 @@ public final class HostNetworkBackend implements NetworkBackend {
     public void start(NetworkDefinition network) throws IOException {
         String bridge = network.bridge();
         if (network.mode() == NetworkDefinition.Mode.BRIDGE) {
-            if (!Files.isDirectory(Path.of("/sys/class/net", bridge, "bridge"))) {
+            if (!link(bridge).matches("(?s).*\\bbridge\\b.*")) {
                 throw new IOException("host bridge '" + bridge + "' does not exist");
             }
             return;
         }
-        if (Files.exists(Path.of("/sys/class/net", bridge))) {
+        if (!link(bridge).isEmpty()) {
             throw new IOException("interface '" + bridge + "' already exists on the host");
         }
         List<Runnable> undo = new ArrayList<>();
@@ -88,7 +88,24 @@ public final class HostNetworkBackend implements NetworkBackend {
 
     @Override
     public boolean isUp(NetworkDefinition network) {
-        return Files.exists(Path.of("/sys/class/net", network.bridge()));
+        return !link(network.bridge()).isEmpty();
+    }
+
+    /**
+     * The interface's details from {@code ip -d link}, empty when there is none. Asked of iproute2
+     * rather than read from /sys, which shows the namespace sysfs was mounted in, not ours.
+     */
+    private static String link(String name) {
+        try {
+            Process process = new ProcessBuilder("ip", "-o", "-d", "link", "show", "dev", name).redirectErrorStream(true).start();
+            String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            return process.waitFor(10, TimeUnit.SECONDS) && process.exitValue() == 0 ? output : "";
+        } catch (IOException e) {
+            return "";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return "";
+        }
     }
 
     private static String table(NetworkDefinition network) {
