@@ -70,8 +70,12 @@ public final class QmpClient implements AutoCloseable {
 
     /** Runs a command and returns its "return" value; a QMP error or a closed socket is an IOException. */
     public synchronized JsonNode execute(String command) throws IOException {
-        out.write(("{\"execute\": \"" + command + "\"}\n").getBytes(StandardCharsets.UTF_8));
-        out.flush();
+        try {
+            out.write(("{\"execute\": \"" + command + "\"}\n").getBytes(StandardCharsets.UTF_8));
+            out.flush();
+        } catch (IOException e) {
+            throw new IOException("QMP connection closed before " + command + " (" + e.getMessage() + ")", e);
+        }
         try {
             JsonNode reply = replies.poll(30, TimeUnit.SECONDS);
             if (reply == null) {
