@@ -133,12 +133,31 @@ public final class VmSupervisor {
     private RunningVm attach(Domain domain, ProcessHandle process, int id) throws IOException {
         String name = domain.definition().name();
         RunningVm[] holder = new RunningVm[1];
-        QmpClient qmp = QmpClient.connect(runDir.resolve(name + ".qmp"), event -> onEvent(holder[0], event));
+        QmpClient qmp = connectWithRetry(runDir.resolve(name + ".qmp"), process, event -> onEvent(holder[0], event));
         RunningVm vm = new RunningVm(domain, process, qmp);
         holder[0] = vm;
         running.put(name, vm);
         process.onExit().thenRun(() -> exited(vm));
         return vm;
+    }
+
+    /**
+     * The socket file appears when the VMM binds it, a moment before it listens: a connection in
+     * that moment is refused, so retry briefly while the VMM is alive.
+     */
+    private static QmpClient connectWithRetry(Path socket, ProcessHandle process, java.util.function.Consumer<JsonNode> events)
+            throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (true) {
+            try {
+                return QmpClient.connect(socket, events);
+            } catch (java.net.ConnectException e) {
+                if (!process.isAlive() || System.nanoTime() > deadline) {
+                    throw e;
+                }
+                sleep(20);
+            }
+        }
     }
 
     private void onEvent(RunningVm vm, JsonNode event) {
