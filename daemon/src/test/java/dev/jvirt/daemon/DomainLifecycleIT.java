@@ -89,6 +89,8 @@ class DomainLifecycleIT {
             assertTrue(ok(jvirtd.virsh(uri, "start", "counter")).stdout().contains("Domain 'counter' started"));
             assertEquals("running (booted)", state(jvirtd, "counter"));
             assertTrue(jvirtd.virshQuiet(uri, "list").stdout().matches("\\s*1\\s+counter\\s+running\\s*"), "listed with id 1");
+            assertTrue(ok(jvirtd.virsh(uri, "dumpxml", "counter")).stdout().startsWith("<domain type=\"kvm\" id=\"1\">"), "live XML has the id");
+            assertTrue(ok(jvirtd.virsh(uri, "dumpxml", "--inactive", "counter")).stdout().startsWith("<domain type=\"kvm\">"));
             Supplier<Long> console = () -> {
                 try {
                     return consoleLength(state, "counter");

@@ -39,6 +39,7 @@ public final class DomainDefinition {
     private final long currentMemoryKiB;
     private final int vcpus;
     private final String osType;
+    private final String xml;
 
     /** Direct kernel boot from {@code <os>}: kernel, initrd, cmdline (any may be null). */
     public record Boot(String kernel, String initrd, String cmdline) { }
@@ -51,6 +52,7 @@ public final class DomainDefinition {
         this.currentMemoryKiB = currentMemoryKiB;
         this.vcpus = vcpus;
         this.osType = osType;
+        this.xml = serialise();
     }
 
     public static DomainDefinition parse(String xml) throws DomainXmlException {
@@ -235,6 +237,11 @@ public final class DomainDefinition {
 
     /** The XML as dumpxml shows it: the stored document, indented. */
     public String toXml() {
+        return xml;
+    }
+
+    /** Serialised once: the document does not change after parsing, and dumpxml is a hot call. */
+    private String serialise() {
         try {
             Transformer transformer = TransformerFactory.newInstance().newTransformer();
             transformer.setOutputProperty(OutputKeys.OMIT_XML_DECLARATION, "yes");

@@ -98,8 +98,8 @@ public final class RemoteProgram {
         });
         procedures.put(14, (args, session) -> {
             Domain domain = domain(args);
-            args.readInt();
-            return new XdrWriter().writeString(domain.definition().toXml()).toByteArray();
+            int flags = args.readInt();
+            return new XdrWriter().writeString(liveXml(domain, flags)).toByteArray();
         });
         procedures.put(15, (args, session) -> new XdrWriter().writeInt(domain(args).autostart() ? 1 : 0).toByteArray());
         procedures.put(16, (args, session) -> domainInfo(domain(args)));
@@ -258,6 +258,19 @@ public final class RemoteProgram {
         } catch (DomainXmlException e) {
             throw new RemoteError(RemoteError.XML_ERROR, "XML error: " + e.getMessage());
         }
+    }
+
+    /** The live XML of a running domain carries its id on the root element, as libvirt's does; VIR_DOMAIN_XML_INACTIVE (2) asks for the definition. */
+    private static String liveXml(Domain domain, int flags) {
+        String xml = domain.definition().toXml();
+        int id = domain.id();
+        if (!domain.isActive() || id < 0 || (flags & 2) != 0) {
+            return xml;
+        }
+        int end = xml.indexOf('>', xml.indexOf("<domain"));
+        boolean selfClosing = xml.charAt(end - 1) == '/';
+        int at = selfClosing ? end - 1 : end;
+        return xml.substring(0, at) + " id=\"" + id + "\"" + xml.substring(at);
     }
 
     private byte[] undefine(Domain domain) throws RemoteError, IOException {
