@@ -18,7 +18,7 @@ import java.nio.file.Path;
  * {@code --state-dir DIR} (default /var/lib/jvirt), {@code --listen HOST:PORT} (default
  * 127.0.0.1:16509), {@code --unix PATH} (default STATE_DIR/libvirt-sock, plus PATH-ro read-only),
  * {@code --listen-insecure} (allow unauthenticated TCP beyond loopback), {@code --vmm PATH} (default
- * $JVIRT_ROOT/bin/jvirt-vmm).
+ * $JVIRT_ROOT/bin/jvirt-vmm), {@code --max-clients N} (default 1000 connections at once).
  */
 public final class Main {
 
@@ -31,6 +31,7 @@ public final class Main {
         Path unix = null;
         boolean insecure = false;
         Path vmmPath = null;
+        int maxClients = 1000;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
             switch (arg) {
@@ -39,6 +40,7 @@ public final class Main {
                 case "--unix" -> unix = Path.of(value(args, ++i, arg));
                 case "--listen-insecure" -> insecure = true;
                 case "--vmm" -> vmmPath = Path.of(value(args, ++i, arg));
+                case "--max-clients" -> maxClients = positive(value(args, ++i, arg), arg);
                 default -> fail(arg + ": unknown option");
             }
         }
@@ -57,7 +59,7 @@ public final class Main {
             if (System.getenv("JVIRTD_LIST_PROCEDURES") != null) {
                 System.err.println("jvirtd: REMOTE_PROGRAM procedures served: " + program.supported());
             }
-            RpcServer server = new RpcServer(program);
+            RpcServer server = new RpcServer(program, maxClients);
             int port = server.listenTcp(listen.substring(0, colon), Integer.parseInt(listen.substring(colon + 1)), insecure);
             Path socket = unix != null ? unix : stateDir.resolve("libvirt-sock");
             server.listenUnix(socket, false);
@@ -76,6 +78,19 @@ public final class Main {
             fail(option + ": requires an argument");
         }
         return args[index];
+    }
+
+    private static int positive(String text, String option) {
+        try {
+            int value = Integer.parseInt(text);
+            if (value > 0) {
+                return value;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        fail(option + ": expected a positive number, got '" + text + "'");
+        return 0;
     }
 
     private static void fail(String message) {

@@ -41,11 +41,18 @@ final class JvirtdProcess implements AutoCloseable {
 
     /** Starts jvirtd behind {@code prefix} (e.g. nsenter into a network namespace). */
     static JvirtdProcess start(Path stateDir, List<String> prefix) throws IOException {
+        return start(stateDir, prefix, java.util.Map.of());
+    }
+
+    /** Starts jvirtd behind {@code prefix} with extra environment (e.g. JVIRT_JAVA_OPTS). */
+    static JvirtdProcess start(Path stateDir, List<String> prefix, java.util.Map<String, String> environment) throws IOException {
         int port = freePort();
         List<String> command = new ArrayList<>(prefix);
         command.addAll(List.of(Lab.projectRoot().resolve("bin/jvirtd").toString(), "--state-dir", stateDir.toString(),
                 "--listen", "127.0.0.1:" + port));
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+        builder.environment().putAll(environment);
+        Process process = builder.start();
         BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
         String line = out.readLine();
         return new JvirtdProcess(process, port, stateDir, line);

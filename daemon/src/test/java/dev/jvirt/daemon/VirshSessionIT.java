@@ -165,6 +165,44 @@ class VirshSessionIT {
         }
     }
 
+    @Test
+    void lengthWordsAloneDoNotExhaustMemory() throws Exception {
+        // 100 clients each announce a message just under the 16 MiB limit and send nothing more:
+        // with a 64 MiB heap the daemon survives only if it allocates as bytes arrive.
+        try (JvirtdProcess jvirtd = JvirtdProcess.start(dir.resolve("state"), List.of(), java.util.Map.of("JVIRT_JAVA_OPTS", "-Xmx64m"))) {
+            List<Socket> idle = new ArrayList<>();
+            try {
+                for (int i = 0; i < 100; i++) {
+                    Socket socket = new Socket("127.0.0.1", jvirtd.port);
+                    DataOutputStream out = new DataOutputStream(socket.getOutputStream());
+                    out.writeInt((16 << 20) - 8);
+                    out.write(new byte[40]);
+                    out.flush();
+                    idle.add(socket);
+                }
+                Thread.sleep(500);
+                assertTrue(jvirtd.process.isAlive(), "the daemon is still running");
+                ok(jvirtd.virsh(jvirtd.tcpUri(), "list", "--all"));
+                int waiting = 0;
+                for (Socket socket : idle) {
+                    socket.setSoTimeout(20);
+                    try {
+                        socket.getInputStream().read();
+                    } catch (java.net.SocketTimeoutException stillWaiting) {
+                        waiting++; // the server still waits for the rest of this client's message
+                    } catch (java.net.SocketException reset) {
+                        // dropped
+                    }
+                }
+                assertEquals(100, waiting, "every slow client is still served, none was dropped for want of memory");
+            } finally {
+                for (Socket socket : idle) {
+                    socket.close();
+                }
+            }
+        }
+    }
+
     /** The server closed the connection: EOF, or a reset because our unread bytes were discarded. */
     private static void assertDisconnected(Socket socket) throws Exception {
         socket.setSoTimeout(10_000);

@@ -18,6 +18,7 @@ public final class RpcConnection implements Runnable {
     static final int KEEPALIVE_PROGRAM = 0x6b656570;
     private static final int KEEPALIVE_PING = 1;
     private static final int KEEPALIVE_PONG = 2;
+    private static final int INITIAL_BUFFER = 64 * 1024;
 
     private final ByteChannel channel;
     private final RemoteProgram program;
@@ -42,11 +43,7 @@ public final class RpcConnection implements Runnable {
                 if (length < 4 + RpcMessage.HEADER_SIZE || length > RpcMessage.MAX_MESSAGE) {
                     return; // garbage or an absurd size: drop the client before allocating anything
                 }
-                ByteBuffer packet = ByteBuffer.allocate(length - 4);
-                if (!readFully(packet)) {
-                    return;
-                }
-                packet.flip();
+                ByteBuffer packet = readBody(length - 4);
                 handle(RpcMessage.decode(packet));
             }
         } catch (IOException e) {
@@ -65,6 +62,26 @@ public final class RpcConnection implements Runnable {
             return; // clients send only calls (and keepalives); ignore anything else
         }
         write(RemoteReplies.answer(program, message, session));
+    }
+
+    /**
+     * Reads a message body, growing the buffer only as bytes arrive: a length word alone must not
+     * make the daemon allocate 16 MiB, or a thousand idle clients could exhaust its memory.
+     */
+    private ByteBuffer readBody(int size) throws IOException {
+        ByteBuffer body = ByteBuffer.allocate(Math.min(size, INITIAL_BUFFER));
+        while (true) {
+            if (!readFully(body)) {
+                throw new EOFException("connection closed mid-message");
+            }
+            if (body.capacity() == size) {
+                return body.flip();
+            }
+            ByteBuffer bigger = ByteBuffer.allocate((int) Math.min(size, body.capacity() * 4L));
+            body.flip();
+            bigger.put(body);
+            body = bigger;
+        }
     }
 
     private boolean readFully(ByteBuffer buffer) throws IOException {

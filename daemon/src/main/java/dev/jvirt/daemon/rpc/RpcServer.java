@@ -12,16 +12,25 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /** Accepts libvirt RPC clients on TCP and Unix sockets; one virtual thread per connection. */
 public final class RpcServer implements AutoCloseable {
 
     private final RemoteProgram program;
+    private final int maxClients;
+    private final AtomicInteger clients = new AtomicInteger();
     private final List<ServerSocketChannel> listeners = new ArrayList<>();
     private final List<Path> socketFiles = new ArrayList<>();
 
     public RpcServer(RemoteProgram program) {
+        this(program, 1000);
+    }
+
+    /** At most {@code maxClients} connections at once (libvirtd's max_clients); more are closed on accept. */
+    public RpcServer(RemoteProgram program, int maxClients) {
         this.program = program;
+        this.maxClients = maxClients;
     }
 
     /** Listens on TCP. Unauthenticated TCP is only allowed on loopback unless {@code insecure} says otherwise. */
@@ -51,7 +60,19 @@ public final class RpcServer implements AutoCloseable {
             while (server.isOpen()) {
                 try {
                     SocketChannel client = server.accept();
-                    Thread.ofVirtual().name("rpc-client").start(new RpcConnection(client, program, readOnly));
+                    if (clients.incrementAndGet() > maxClients) {
+                        clients.decrementAndGet();
+                        client.close();
+                        continue;
+                    }
+                    RpcConnection connection = new RpcConnection(client, program, readOnly);
+                    Thread.ofVirtual().name("rpc-client").start(() -> {
+                        try {
+                            connection.run();
+                        } finally {
+                            clients.decrementAndGet();
+                        }
+                    });
                 } catch (IOException e) {
                     return;
                 }

@@ -188,6 +188,43 @@ class RemoteProtocolTest {
     }
 
     @Test
+    void largeMessagesArriveWhole() throws Exception {
+        String description = "d".repeat(900_000); // near REMOTE_STRING_MAX: read in growing pieces, not allocated up front
+        String xml = "<domain type='kvm'><name>big</name><description>" + description + "</description><memory>1024</memory></domain>";
+        try (Client client = new Client(state.resolve("sock"))) {
+            client.open();
+            assertEquals(RpcMessage.STATUS_OK, client.call(11, new XdrWriter().writeString(xml).toByteArray()).status());
+        }
+        assertTrue(domains.byName("big").definition().toXml().contains(description));
+    }
+
+    @Test
+    void clientsBeyondTheLimitAreTurnedAway() throws Exception {
+        try (RpcServer small = new RpcServer(new RemoteProgram(domains, new VmSupervisor(domains, state, Path.of("/x")),
+                StoragePools.open(state), new Volumes(StoragePools.open(state)), Networks.open(state, new NetworkBackend() {
+                    @Override
+                    public void start(NetworkDefinition network) {
+                    }
+
+                    @Override
+                    public void stop(NetworkDefinition network) {
+                    }
+
+                    @Override
+                    public boolean isUp(NetworkDefinition network) {
+                        return false;
+                    }
+                })), 1)) {
+            small.listenUnix(state.resolve("small"), false);
+            try (Client first = new Client(state.resolve("small")); Client second = new Client(state.resolve("small"))) {
+                first.open();
+                assertThrows(IOException.class, () -> second.call(66, new byte[0]), "the second client is closed at once");
+                assertEquals(RpcMessage.STATUS_OK, first.call(66, new byte[0]).status());
+            }
+        }
+    }
+
+    @Test
     void garbageEndsOnlyThatConnection() throws Exception {
         try (Client good = new Client(state.resolve("sock")); Client bad = new Client(state.resolve("sock"))) {
             good.open();
