@@ -67,6 +67,7 @@ public final class Main {
             System.out.println("jvirtd: serving libvirt RPC on " + listen.substring(0, colon) + ":" + port + " and " + socket
                     + " (state in " + stateDir + ")");
             System.out.flush();
+            Thread.ofVirtual().name("autostart").start(supervisor::autostart); // clients are served while VMs boot
             Thread.currentThread().join();
         } catch (IOException | NumberFormatException e) {
             fail(e.getMessage());

@@ -141,4 +141,22 @@ class DomainLifecycleIT {
             assertEquals("shut off (destroyed)", state(again, "survivor"));
         }
     }
+
+    @Test
+    void autostartDomainsStartOncePerHostBoot() throws Exception {
+        Path state = dir.resolve("state");
+        try (JvirtdProcess jvirtd = JvirtdProcess.start(state)) {
+            define(jvirtd, "auto", TinyGuest.COUNTER, "");
+            ok(jvirtd.virsh(jvirtd.tcpUri(), "autostart", "auto"));
+        }
+        try (JvirtdProcess sameBoot = JvirtdProcess.start(state)) {
+            Thread.sleep(1000);
+            assertEquals("shut off (unknown)", state(sameBoot, "auto"), "a daemon restart within the same boot starts nothing");
+        }
+        Files.writeString(state.resolve("run/autostart-boot-id"), "an-earlier-boot\n"); // as after a host reboot
+        try (JvirtdProcess afterReboot = JvirtdProcess.start(state)) {
+            awaitState(afterReboot, "auto", "running (booted)");
+            ok(afterReboot.virsh(afterReboot.tcpUri(), "destroy", "auto"));
+        }
+    }
 }

@@ -77,6 +77,39 @@ public final class VmSupervisor {
         }
     }
 
+    /**
+     * Starts the autostart domains that are not running, once per host boot as libvirt does: a
+     * daemon restart must not resurrect a domain the user shut down since. The boot is told by
+     * the kernel's boot id, remembered in the run directory.
+     */
+    public void autostart() {
+        Path marker = runDir.resolve("autostart-boot-id");
+        String boot;
+        try {
+            boot = Files.readString(Path.of("/proc/sys/kernel/random/boot_id")).trim();
+            if (Files.exists(marker) && Files.readString(marker).trim().equals(boot)) {
+                return;
+            }
+        } catch (IOException e) {
+            System.err.println("jvirtd: cannot tell whether this boot's autostart already ran (" + e.getMessage() + "); skipping it");
+            return;
+        }
+        for (Domain domain : domains.all()) {
+            if (domain.autostart() && !domain.isActive()) {
+                try {
+                    start(domain);
+                } catch (VmStartException | IOException e) {
+                    System.err.println("jvirtd: cannot autostart domain '" + domain.definition().name() + "': " + e.getMessage());
+                }
+            }
+        }
+        try {
+            dev.jvirt.daemon.state.AtomicFiles.write(marker, boot + "\n");
+        } catch (IOException e) {
+            System.err.println("jvirtd: cannot record that autostart ran: " + e.getMessage());
+        }
+    }
+
     public synchronized void start(Domain domain) throws VmStartException, IOException {
         if (domain.isActive()) {
             throw new VmStartException("Requested operation is not valid: domain is already running");
@@ -238,7 +271,8 @@ public final class VmSupervisor {
         domain.markRunning(domain.id(), Domain.RUNNING_UNPAUSED);
     }
 
-    private RunningVm require(Domain domain) throws IOException {
+    /** Synchronized with {@link #start}: a domain that reads as running while its VMM is still starting is waited for. */
+    private synchronized RunningVm require(Domain domain) throws IOException {
         RunningVm vm = running.get(domain.definition().name());
         if (vm == null) {
             throw new IOException("domain is not running");
