@@ -100,6 +100,9 @@ class DomainLifecycleIT {
             };
             awaitGrowth(console, 0);
 
+            String info = ok(jvirtd.virsh(uri, "dominfo", "counter")).stdout();
+            assertTrue(info.matches("(?s).*CPU time:\\s+\\d+\\.\\ds.*") && !info.matches("(?s).*CPU time:\\s+0\\.0s.*"),
+                    "the VMM's CPU time is reported: " + info);
             ok(jvirtd.virsh(uri, "suspend", "counter"));
             assertEquals("paused (user)", state(jvirtd, "counter"));
             long paused = console.get();

@@ -70,6 +70,10 @@ public final class DomainDefinition {
                 throw new DomainXmlException("unsupported element <" + element.getTagName() + "> in domain XML");
             }
         }
+        Element devices = child(root, "devices");
+        if (devices != null) {
+            DeviceChecks.check(devices);
+        }
         String name = text(root, "name");
         if (name == null || name.isBlank()) {
             throw new DomainXmlException("missing domain name information");
@@ -218,6 +222,21 @@ public final class DomainDefinition {
     public boolean hostCpu() {
         Element cpu = child(document.getDocumentElement(), "cpu");
         return cpu != null && (cpu.getAttribute("mode").equals("host-passthrough") || cpu.getAttribute("mode").equals("host-model"));
+    }
+
+    /** The CPU model named by {@code <cpu mode='custom'><model>}, or null when none is. */
+    public String cpuModel() {
+        Element cpu = child(document.getDocumentElement(), "cpu");
+        if (cpu == null || hostCpu()) {
+            return null;
+        }
+        return trimmed(text(cpu, "model"));
+    }
+
+    /** {@code <memoryBacking><hugepages/>}: guest RAM from hugetlbfs. */
+    public boolean hugepages() {
+        Element backing = child(document.getDocumentElement(), "memoryBacking");
+        return backing != null && child(backing, "hugepages") != null;
     }
 
     /** What to do when the guest powers off, reboots or crashes (libvirt's on_* elements). */

@@ -288,7 +288,7 @@ public final class RemoteProgram {
                 .writeHyper(d.memoryKiB())
                 .writeHyper(d.currentMemoryKiB())
                 .writeInt(d.vcpus())
-                .writeHyper(0) // CPU time: nothing has run yet
+                .writeHyper(vms.cpuTimeNanos(domain))
                 .toByteArray();
     }
 

@@ -271,6 +271,12 @@ public final class VmSupervisor {
         domain.markRunning(domain.id(), Domain.RUNNING_UNPAUSED);
     }
 
+    /** CPU time the domain's VMM process has used (all vCPU and device threads), 0 when it is not running. */
+    public long cpuTimeNanos(Domain domain) {
+        RunningVm vm = running.get(domain.definition().name());
+        return vm == null ? 0 : vm.process.info().totalCpuDuration().map(java.time.Duration::toNanos).orElse(0L);
+    }
+
     /** Synchronized with {@link #start}: a domain that reads as running while its VMM is still starting is waited for. */
     private synchronized RunningVm require(Domain domain) throws IOException {
         RunningVm vm = running.get(domain.definition().name());
