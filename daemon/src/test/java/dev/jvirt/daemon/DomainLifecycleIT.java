@@ -112,6 +112,15 @@ class DomainLifecycleIT {
             assertEquals("running (unpaused)", state(jvirtd, "counter"));
             awaitGrowth(console, paused);
 
+            ok(jvirtd.virsh(uri, "reboot", "counter"));
+            long deadline = System.currentTimeMillis() + 30_000;
+            while (System.currentTimeMillis() < deadline && !state(jvirtd, "counter").equals("running (booted)")) {
+                Thread.sleep(100);
+            }
+            assertEquals("running (booted)", state(jvirtd, "counter"), "on_reboot=restart (the default) starts a new VMM");
+            assertTrue(jvirtd.virshQuiet(uri, "list").stdout().matches("\\s*1\\s+counter\\s+running\\s*"), "and keeps the id");
+            awaitGrowth(console, 0);
+
             JvirtdProcess.Result refused = jvirtd.virsh(uri, "undefine", "counter");
             assertEquals(1, refused.status(), "a running domain cannot be undefined");
             ok(jvirtd.virsh(uri, "destroy", "counter"));

@@ -97,9 +97,25 @@ class VirshSessionIT {
             assertEquals(1, readOnly.status());
             assertTrue(readOnly.stderr().contains("read only access prevents"), readOnly.stderr());
 
+            JvirtdProcess.Result readOnlyTcp = JvirtdProcess.run("virsh", "-r", "-c", tcp, "define", dir.resolve("db1.xml").toString());
+            assertEquals(1, readOnlyTcp.status(), "virsh -r cannot define");
+            assertTrue(readOnlyTcp.stderr().contains("read only access prevents"), readOnlyTcp.stderr());
+            assertEquals(1, JvirtdProcess.run("virsh", "-r", "-c", tcp, "autostart", "web1").status(), "virsh -r cannot change autostart");
+            assertEquals("db1\nweb1", ok(JvirtdProcess.run("virsh", "-r", "-c", tcp, "list", "--all", "--name")).stdout().trim(),
+                    "but it can look");
+
             assertTrue(ok(jvirtd.virsh(tcp, "undefine", "db1")).stdout().contains("Domain 'db1' has been undefined"));
             assertEquals("web1", ok(jvirtd.virsh(tcp, "list", "--all", "--name")).stdout().trim());
         }
+    }
+
+    @Test
+    void unauthenticatedTcpBeyondLoopbackIsRefused() throws Exception {
+        Process jvirtd = new ProcessBuilder(dev.jvirt.lab.Lab.projectRoot().resolve("bin/jvirtd").toString(), "--state-dir",
+                dir.resolve("state").toString(), "--listen", "0.0.0.0:" + JvirtdProcess.freePort()).redirectErrorStream(true).start();
+        String output = new String(jvirtd.getInputStream().readAllBytes());
+        assertEquals(1, jvirtd.waitFor());
+        assertTrue(output.contains("refusing unauthenticated TCP on non-loopback address 0.0.0.0"), output);
     }
 
     @Test
@@ -145,9 +161,23 @@ class VirshSessionIT {
                         assert e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN, e.get_error_code()
                     dom.undefine()
                     assert conn.listAllDomains() == []
+                    pool = conn.storagePoolDefineXML("<pool type='dir'><name>py</name><target><path>%s</path></target></pool>" % sys.argv[3])
+                    pool.build(0); pool.create(0)
+                    assert pool.isActive() and pool.info()[0] == libvirt.VIR_STORAGE_POOL_RUNNING
+                    vol = pool.createXML("<volume><name>v.qcow2</name><capacity unit='M'>64</capacity><target><format type='qcow2'/></target></volume>", 0)
+                    assert vol.info() [1] == 64 << 20 and vol.path() == sys.argv[3] + '/v.qcow2', vol.info()
+                    assert pool.listVolumes() == ['v.qcow2'] and conn.storageVolLookupByPath(vol.path()).name() == 'v.qcow2'
+                    assert "<format type='qcow2'/>" in vol.XMLDesc(0)
+                    vol.delete(0); pool.destroy(); pool.undefine()
+                    assert conn.listAllStoragePools() == []
+                    net = conn.networkDefineXML("<network><name>pynet</name><bridge name='pybr0'/></network>")
+                    assert net.bridgeName() == 'pybr0' and not net.isActive()
+                    assert [n.name() for n in conn.listAllNetworks()] == ['pynet']
+                    net.undefine()
                     print('python-ok')
                     """;
-            JvirtdProcess.Result result = JvirtdProcess.run("/usr/bin/python3", "-c", script, jvirtd.tcpUri(), domainXml("pyvm"));
+            JvirtdProcess.Result result = JvirtdProcess.run("/usr/bin/python3", "-c", script, jvirtd.tcpUri(), domainXml("pyvm"),
+                    dir.resolve("pypool").toString());
             assertEquals("python-ok", result.stdout().trim(), result.stderr());
         }
     }

@@ -110,7 +110,12 @@ public final class VmSupervisor {
         }
     }
 
-    public synchronized void start(Domain domain) throws VmStartException, IOException {
+    public void start(Domain domain) throws VmStartException, IOException {
+        start(domain, -1);
+    }
+
+    /** Starts the domain's VMM; {@code keepId} (when not -1) is the id to keep across a reboot, as libvirt's domains do. */
+    private synchronized void start(Domain domain, int keepId) throws VmStartException, IOException {
         if (domain.isActive()) {
             throw new VmStartException("Requested operation is not valid: domain is already running");
         }
@@ -138,7 +143,7 @@ public final class VmSupervisor {
             }
             sleep(20);
         }
-        int id = nextId.getAndIncrement();
+        int id = keepId >= 0 ? keepId : nextId.getAndIncrement();
         Files.writeString(pidFile(domain), process.pid() + " " + id + "\n");
         domain.markRunning(id, Domain.RUNNING_BOOTED);
         try {
@@ -214,6 +219,7 @@ public final class VmSupervisor {
         } catch (IOException ignored) {
             // best effort
         }
+        int id = domain.id();
         String reason = vm.shutdownReason == null ? "" : vm.shutdownReason;
         if (vm.destroyRequested) {
             domain.markShutoff(Domain.SHUTOFF_DESTROYED);
@@ -225,7 +231,7 @@ public final class VmSupervisor {
         domain.markShutoff(clean ? Domain.SHUTOFF_SHUTDOWN : Domain.SHUTOFF_CRASHED);
         if (action.equals("restart") && domains.byUuid(domain.definition().uuid()) != null) {
             try {
-                start(domain);
+                start(domain, reset ? id : -1);
             } catch (VmStartException | IOException e) {
                 System.err.println("jvirtd: cannot restart domain '" + domain.definition().name() + "': " + e.getMessage());
             }
