@@ -289,11 +289,14 @@ public final class Qcow2Image implements BlockDriver {
         checkRange(position, length);
         while (length > 0) {
             int inCluster = (int) (position & (clusterSize - 1));
-            int chunk = Math.min(length, clusterSize - inCluster);
-            writeCluster(position, inCluster, buffer, offset, chunk);
-            position += chunk;
-            offset += chunk;
-            length -= chunk;
+            int written = inCluster == 0 ? writeNewClusters(position, buffer, offset, length) : 0;
+            if (written == 0) {
+                written = Math.min(length, clusterSize - inCluster);
+                writeCluster(position, inCluster, buffer, offset, written);
+            }
+            position += written;
+            offset += written;
+            length -= written;
         }
         if (cache == CacheMode.WRITETHROUGH) {
             file.force(false);
@@ -320,6 +323,70 @@ public final class Qcow2Image implements BlockDriver {
         metadataBarrier();
         setL2Entry(clusterIndex, l2, l2Index, host | COPIED);
         release(entry);
+    }
+
+    /**
+     * Writes whole guest clusters that need new host clusters, as many in a row as one L2 table and
+     * the buffer allow, with one data write, one refcount write and one L2 write (in that order, the
+     * data flushed before the L2 entries point at it). Returns the bytes written; 0 when the first
+     * cluster is not such a cluster, so the caller takes the one-cluster path.
+     */
+    private int writeNewClusters(long position, byte[] buffer, int offset, int length) throws IOException {
+        long firstCluster = position >>> clusterBits;
+        int l2Entries = header.l2Entries();
+        int maxClusters = (int) Math.min(length / clusterSize, l2Entries - firstCluster % l2Entries);
+        if (maxClusters < 2) {
+            return 0;
+        }
+        long[] l2 = writableL2(firstCluster);
+        int firstIndex = (int) (firstCluster % l2Entries);
+        int count = 0;
+        while (count < maxClusters && needsAllocation(l2[firstIndex + count])) {
+            count++;
+        }
+        if (count < 2) {
+            return 0;
+        }
+        long hostStart = allocateContiguous(count);
+        Qcow2Io.writeFully(file, ByteBuffer.wrap(buffer, offset, count * clusterSize), hostStart);
+        metadataBarrier();
+        long[] old = Arrays.copyOfRange(l2, firstIndex, firstIndex + count);
+        ByteBuffer entries = ByteBuffer.allocate(count * 8);
+        for (int i = 0; i < count; i++) {
+            l2[firstIndex + i] = (hostStart + ((long) i << clusterBits)) | COPIED;
+            entries.putLong(i * 8, l2[firstIndex + i]);
+        }
+        long l2Offset = l1[(int) (firstCluster / l2Entries)] & OFFSET_MASK;
+        Qcow2Io.writeFully(file, entries, l2Offset + 8L * firstIndex);
+        for (long entry : old) {
+            release(entry);
+        }
+        return count * clusterSize;
+    }
+
+    private static boolean needsAllocation(long entry) {
+        return (entry & COPIED) == 0 || (entry & COMPRESSED) != 0 || (entry & ZERO) != 0 || (entry & OFFSET_MASK) == 0;
+    }
+
+    /**
+     * Takes {@code count} free clusters in a row at the end of the file and counts them. If a
+     * refcount block sits in the way, the run starts again after it; skipped clusters keep refcount
+     * 0 and are simply unused space.
+     */
+    private long allocateContiguous(int count) throws IOException {
+        long first = nextFreeClusterIndex();
+        int have = 1;
+        while (have < count) {
+            long next = nextFreeClusterIndex();
+            if (next == first + have) {
+                have++;
+            } else {
+                first = next;
+                have = 1;
+            }
+        }
+        refcounts.setRange(first, count, 1, this::nextFreeClusterIndex);
+        return first << clusterBits;
     }
 
     /** The L2 table for a guest cluster, made private to this image (allocated or copied) if needed. */
@@ -428,7 +495,7 @@ public final class Qcow2Image implements BlockDriver {
     @Override
     public synchronized void close() throws IOException {
         try {
-            if (!readOnly) {
+            if (!readOnly && cache != CacheMode.UNSAFE) {
                 file.force(true);
             }
         } finally {

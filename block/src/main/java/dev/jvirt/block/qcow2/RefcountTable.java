@@ -92,6 +92,32 @@ final class RefcountTable {
         Qcow2Io.writeFully(file, ByteBuffer.wrap(data, byteIndex, byteCount), blockOffset + byteIndex);
     }
 
+    /** Sets {@code count} consecutive clusters' refcounts to {@code value}, one write per refcount block. */
+    void setRange(long firstCluster, int count, long value, ClusterAllocator allocator) throws IOException {
+        long cluster = firstCluster;
+        long end = firstCluster + count;
+        while (cluster < end) {
+            int blockIndex = (int) (cluster / entriesPerBlock());
+            long blockEnd = Math.min(end, (blockIndex + 1L) * entriesPerBlock());
+            if (blockIndex >= table.length || table[blockIndex] == 0 || refcountOrder < 3) {
+                for (; cluster < blockEnd; cluster++) {
+                    set(cluster, value, allocator);
+                }
+                continue;
+            }
+            long blockOffset = table[blockIndex];
+            byte[] data = block(blockOffset);
+            for (long c = cluster; c < blockEnd; c++) {
+                writeEntry(data, c % entriesPerBlock(), value);
+            }
+            int bytes = (1 << refcountOrder) / 8;
+            int from = (int) ((cluster % entriesPerBlock()) * bytes);
+            int to = (int) (((blockEnd - 1) % entriesPerBlock() + 1) * bytes);
+            Qcow2Io.writeFully(file, ByteBuffer.wrap(data, from, to - from), blockOffset + from);
+            cluster = blockEnd;
+        }
+    }
+
     private void createBlock(int blockIndex, ClusterAllocator allocator) throws IOException {
         long blockCluster = allocator.nextFreeCluster();
         long blockOffset = blockCluster << clusterBits;
