@@ -72,6 +72,18 @@ class VirshSessionIT {
             String dump = ok(jvirtd.virsh(tcp, "dumpxml", "web1")).stdout();
             assertTrue(dump.contains("<uuid>" + uuid + "</uuid>") && dump.contains("<cmdline>console=ttyS0</cmdline>")
                     && dump.contains("<on_poweroff>destroy</on_poweroff>"), "definition kept as given, uuid added: " + dump);
+            assertTrue(dump.contains("\n  <memory unit=\"MiB\">256</memory>\n"), "dumpxml is indented: " + dump);
+            ok(jvirtd.virsh(tcp, "setvcpus", "web1", "1", "--config"));
+            ok(jvirtd.virsh(tcp, "setmaxmem", "web1", "192M", "--config"));
+            ok(jvirtd.virsh(tcp, "setmem", "web1", "64M", "--config"));
+            assertTrue(ok(jvirtd.virsh(tcp, "dominfo", "web1")).stdout()
+                    .matches("(?s).*CPU\\(s\\):\\s+1\\s.*Max memory:\\s+196608 KiB.*Used memory:\\s+65536 KiB.*"));
+            assertEquals(1, jvirtd.virsh(tcp, "setmem", "web1", "1G", "--config").status(), "more than the maximum is refused");
+            assertTrue(ok(jvirtd.virsh(tcp, "vcpucount", "web1")).stdout().matches("(?s)maximum\\s+config\\s+1\\s+current\\s+config\\s+1\\s*"));
+            ok(jvirtd.virsh(tcp, "desc", "web1", "--title", "--config", "--new-desc", "Web server"));
+            assertEquals("Web server", ok(jvirtd.virsh(tcp, "desc", "web1", "--title")).stdout().trim());
+            assertTrue(ok(jvirtd.virshQuiet(tcp, "list", "--all", "--title")).stdout().contains("web1   shut off   Web server"));
+            assertTrue(ok(jvirtd.virsh(tcp, "freecell")).stdout().matches("Total: \\d+ KiB\\s*"));
             assertTrue(ok(jvirtd.virsh(tcp, "autostart", "web1")).stdout().contains("marked as autostarted"));
             assertEquals("web1", ok(jvirtd.virsh(tcp, "list", "--all", "--autostart", "--name")).stdout().trim());
             assertTrue(ok(jvirtd.virsh(tcp, "autostart", "--disable", "web1")).stdout().contains("unmarked"));

@@ -52,7 +52,7 @@ public final class DomainDefinition {
         this.currentMemoryKiB = currentMemoryKiB;
         this.vcpus = vcpus;
         this.osType = osType;
-        this.xml = serialise();
+        this.xml = serialise(document);
     }
 
     public static DomainDefinition parse(String xml) throws DomainXmlException {
@@ -233,6 +233,11 @@ public final class DomainDefinition {
         return trimmed(text(cpu, "model"));
     }
 
+    /** The text of a top-level element such as {@code <title>} or {@code <description>}, or null. */
+    public String topLevelText(String tag) {
+        return text(document.getDocumentElement(), tag);
+    }
+
     /** {@code <memoryBacking><hugepages/>}: guest RAM from hugetlbfs. */
     public boolean hugepages() {
         Element backing = child(document.getDocumentElement(), "memoryBacking");
@@ -260,15 +265,17 @@ public final class DomainDefinition {
     }
 
     /** Serialised once: the document does not change after parsing, and dumpxml is a hot call. */
-    private String serialise() {
-        try {
-            Transformer transformer = TransformerFactory.newInstance().newTransformer();
-            transformer.setOutputProperty(OutputKeys.OMIT_XML_DECLARATION, "yes");
-            StringWriter out = new StringWriter();
-            transformer.transform(new DOMSource(document), new StreamResult(out));
-            return out + "\n";
-        } catch (Exception e) {
-            throw new IllegalStateException("cannot serialise domain XML", e);
-        }
+    /**
+     * This definition's XML with {@code change} applied to a copy of its root element, for
+     * virsh setmem/setvcpus/desc --config: the result is parsed and checked like any definition.
+     */
+    public String edited(java.util.function.Consumer<Element> change) {
+        Document copy = (Document) document.cloneNode(true);
+        change.accept(copy.getDocumentElement());
+        return serialise(copy);
+    }
+
+    private static String serialise(Document document) {
+        return dev.jvirt.daemon.xml.XmlDocuments.toXml(document); // indented, as virsh dumpxml shows libvirt's
     }
 }

@@ -9,7 +9,8 @@ final class ObjectErrors {
     private static final int NO_NETWORK = 43;
     private static final int NO_STORAGE_POOL = 49;
     private static final int NO_STORAGE_VOL = 50;
-    private static final int OPERATION_UNSUPPORTED = 75;
+    private static final int OPERATION_UNSUPPORTED = 84;
+    private static final int STORAGE_VOL_EXIST = 90;
 
     private ObjectErrors() {
     }
@@ -22,6 +23,7 @@ final class ObjectErrors {
             case INVALID_STATE -> RemoteError.OPERATION_INVALID;
             case XML -> RemoteError.XML_ERROR;
             case UNSUPPORTED -> OPERATION_UNSUPPORTED;
+            case VOLUME_EXISTS -> STORAGE_VOL_EXIST;
             case EXISTS, FAILED -> RemoteError.OPERATION_FAILED;
         };
         return new RemoteError(code, e.getMessage());

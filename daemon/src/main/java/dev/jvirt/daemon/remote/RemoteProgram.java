@@ -54,6 +54,7 @@ public final class RemoteProgram {
         this.vms = vms;
         new StorageProcedures(pools, volumes).register(this);
         new NetworkProcedures(networks).register(this);
+        new DomainConfigProcedures(this, domains).register();
         procedures.put(9, (args, session) -> {
             start(domain(args));
             return empty();
@@ -389,7 +390,7 @@ public final class RemoteProgram {
     }
 
     /** Decodes a remote_nonnull_domain argument and finds it (by UUID, as libvirt does). */
-    private Domain domain(XdrReader args) throws RemoteError, IOException {
+    Domain domain(XdrReader args) throws RemoteError, IOException {
         String name = args.readString(STRING_MAX);
         UUID uuid = uuid(args.readFixedOpaque(16));
         args.readInt(); // id

@@ -6,7 +6,7 @@ package dev.jvirt.daemon.state;
  */
 public final class ObjectException extends Exception {
 
-    public enum Kind { NO_POOL, NO_VOLUME, NO_NETWORK, INVALID_STATE, EXISTS, XML, FAILED, UNSUPPORTED }
+    public enum Kind { NO_POOL, NO_VOLUME, NO_NETWORK, INVALID_STATE, EXISTS, VOLUME_EXISTS, XML, FAILED, UNSUPPORTED }
 
     private final Kind kind;
 

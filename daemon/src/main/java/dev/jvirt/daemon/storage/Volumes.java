@@ -185,7 +185,7 @@ public final class Volumes {
                 Qcow2Creator.create(file, new Qcow2Creator.Options(capacity, 65536, true, false, backingPath, backingFormat));
             }
         } catch (java.nio.file.FileAlreadyExistsException e) {
-            throw new ObjectException(Kind.EXISTS, "storage volume name '" + file.getFileName() + "' already in use");
+            throw new ObjectException(Kind.VOLUME_EXISTS, "storage volume name '" + file.getFileName() + "' already in use");
         } catch (IOException e) {
             Files.deleteIfExists(file);
             throw new ObjectException(Kind.FAILED, "cannot create volume '" + file.getFileName() + "': " + e.getMessage());
@@ -233,7 +233,7 @@ public final class Volumes {
         }
         Path file = volumePath(pool, name);
         if (Files.exists(file)) {
-            throw new ObjectException(Kind.EXISTS, "storage volume name '" + name + "' already in use");
+            throw new ObjectException(Kind.VOLUME_EXISTS, "storage volume name '" + name + "' already in use");
         }
         return file;
     }

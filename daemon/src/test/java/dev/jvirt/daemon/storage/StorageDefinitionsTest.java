@@ -65,7 +65,7 @@ class StorageDefinitionsTest {
         assertEquals("qcow2", overlay.format(), "an overlay is qcow2");
         assertEquals(4 << 20, overlay.capacity(), "and takes its backing file's size when given none");
         assertEquals("raw", overlay.backingFormat());
-        assertEquals(ObjectException.Kind.EXISTS, assertThrows(ObjectException.class,
+        assertEquals(ObjectException.Kind.VOLUME_EXISTS, assertThrows(ObjectException.class,
                 () -> volumes.create(pool, VolumeSpec.parse("<volume><name>base.raw</name><capacity>1</capacity></volume>"))).kind());
         assertEquals(ObjectException.Kind.UNSUPPORTED, assertThrows(ObjectException.class,
                 () -> volumes.resize(overlay, 8 << 20, 0)).kind(), "qcow2 resize is not there yet");
