@@ -171,4 +171,45 @@ class DomainLifecycleIT {
             ok(afterReboot.virsh(afterReboot.tcpUri(), "destroy", "auto"));
         }
     }
+
+    private static final String WATCH_EVENTS = """
+            import libvirt, sys, threading
+            libvirt.virEventRegisterDefaultImpl()
+            conn = libvirt.open(sys.argv[1])
+            done = threading.Event()
+            def lifecycle(conn, dom, event, detail, opaque):
+                print(dom.name(), event, detail, flush=True)
+                if event == libvirt.VIR_DOMAIN_EVENT_UNDEFINED:
+                    done.set()
+            conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, lifecycle, None)
+            print('registered', flush=True)
+            while not done.is_set():
+                libvirt.virEventRunDefaultImpl()
+            """;
+
+    @Test
+    void lifecycleEventsReachLibvirtPython() throws Exception {
+        assumeTrue(JvirtdProcess.run("/usr/bin/python3", "-c", "import libvirt").status() == 0, "python3-libvirt not installed");
+        try (JvirtdProcess jvirtd = JvirtdProcess.start(dir.resolve("state"))) {
+            String uri = jvirtd.tcpUri();
+            Process watcher = new ProcessBuilder("/usr/bin/python3", "-c", WATCH_EVENTS, uri).redirectErrorStream(true).start();
+            try {
+                java.io.BufferedReader events = new java.io.BufferedReader(new java.io.InputStreamReader(watcher.getInputStream()));
+                assertEquals("registered", events.readLine());
+                define(jvirtd, "watched", TinyGuest.COUNTER, "");
+                ok(jvirtd.virsh(uri, "start", "watched"));
+                ok(jvirtd.virsh(uri, "suspend", "watched"));
+                ok(jvirtd.virsh(uri, "resume", "watched"));
+                ok(jvirtd.virsh(uri, "destroy", "watched"));
+                ok(jvirtd.virsh(uri, "undefine", "watched"));
+                assertTrue(watcher.waitFor(20, java.util.concurrent.TimeUnit.SECONDS), "the watcher saw the undefine");
+                // virDomainEventType with its detail: defined/added, started/booted, suspended/paused,
+                // resumed/unpaused, stopped/destroyed, undefined/removed
+                assertEquals(java.util.List.of("watched 0 0", "watched 2 0", "watched 3 0", "watched 4 0", "watched 5 1", "watched 1 0"),
+                        events.lines().toList());
+            } finally {
+                watcher.destroyForcibly();
+            }
+        }
+    }
 }

@@ -22,10 +22,12 @@ public final class Domain {
     private volatile int state = STATE_SHUTOFF;
     private volatile int reason;
     private volatile int id = -1;
+    private final DomainListener listener;
 
-    Domain(DomainDefinition definition, boolean autostart) {
+    Domain(DomainDefinition definition, boolean autostart, DomainListener listener) {
         this.definition = definition;
         this.autostart = autostart;
+        this.listener = listener;
     }
 
     public DomainDefinition definition() {
@@ -58,20 +60,36 @@ public final class Domain {
     }
 
     public synchronized void markRunning(int newId, int why) {
+        int before = state;
         id = newId;
         state = STATE_RUNNING;
         reason = why;
+        if (before == STATE_SHUTOFF) {
+            listener.lifecycle(this, DomainListener.STARTED, 0); // booted
+        } else if (before == STATE_PAUSED) {
+            listener.lifecycle(this, DomainListener.RESUMED, 0); // unpaused
+        }
     }
 
     public synchronized void markPaused() {
+        int before = state;
         state = STATE_PAUSED;
         reason = PAUSED_USER;
+        if (before != STATE_PAUSED) {
+            listener.lifecycle(this, DomainListener.SUSPENDED, 0); // paused
+        }
     }
 
     public synchronized void markShutoff(int why) {
+        int before = state;
         id = -1;
         state = STATE_SHUTOFF;
         reason = why;
+        if (before != STATE_SHUTOFF) {
+            // virDomainEventStoppedDetailType: shutdown 0, destroyed 1, crashed 2
+            int detail = why == SHUTOFF_DESTROYED ? 1 : why == SHUTOFF_CRASHED ? 2 : 0;
+            listener.lifecycle(this, DomainListener.STOPPED, detail);
+        }
     }
 
     public boolean isActive() {

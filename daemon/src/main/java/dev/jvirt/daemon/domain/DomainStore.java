@@ -30,6 +30,8 @@ public final class DomainStore implements AutoCloseable {
     private final FileChannel lockChannel;
     private final FileLock lock;
     private final Map<String, Domain> byName = new LinkedHashMap<>();
+    private final List<DomainListener> listeners = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final DomainListener fanOut = (domain, event, detail) -> listeners.forEach(l -> l.lifecycle(domain, event, detail));
 
     private DomainStore(Path stateDir, FileChannel lockChannel, FileLock lock) {
         this.directory = stateDir.resolve("domains");
@@ -57,7 +59,7 @@ public final class DomainStore implements AutoCloseable {
                 try {
                     DomainDefinition definition = DomainDefinition.parse(Files.readString(file));
                     boolean autostart = Files.exists(autostartDirectory.resolve(definition.name()));
-                    byName.put(definition.name(), new Domain(definition, autostart));
+                    byName.put(definition.name(), new Domain(definition, autostart, fanOut));
                 } catch (DomainXmlException e) {
                     System.err.println("jvirtd: ignoring " + file + ": " + e.getMessage());
                 }
@@ -107,10 +109,12 @@ public final class DomainStore implements AutoCloseable {
         writeAtomically(directory.resolve(definition.name() + ".xml"), definition.toXml());
         if (existing != null) {
             existing.redefine(definition);
+            fanOut.lifecycle(existing, DomainListener.DEFINED, 1); // updated
             return existing;
         }
-        Domain domain = new Domain(definition, false);
+        Domain domain = new Domain(definition, false, fanOut);
         byName.put(definition.name(), domain);
+        fanOut.lifecycle(domain, DomainListener.DEFINED, 0); // added
         return domain;
     }
 
@@ -118,6 +122,12 @@ public final class DomainStore implements AutoCloseable {
         Files.deleteIfExists(directory.resolve(domain.definition().name() + ".xml"));
         Files.deleteIfExists(autostartDirectory.resolve(domain.definition().name()));
         byName.remove(domain.definition().name());
+        fanOut.lifecycle(domain, DomainListener.UNDEFINED, 0); // removed
+    }
+
+    /** Adds a listener told of every lifecycle change of every domain. */
+    public void addListener(DomainListener listener) {
+        listeners.add(listener);
     }
 
     public synchronized void setAutostart(Domain domain, boolean autostart) throws IOException {

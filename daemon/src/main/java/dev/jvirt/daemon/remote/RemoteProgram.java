@@ -55,6 +55,26 @@ public final class RemoteProgram {
         new StorageProcedures(pools, volumes).register(this);
         new NetworkProcedures(networks).register(this);
         new DomainConfigProcedures(this, domains).register();
+        DomainEvents events = new DomainEvents();
+        domains.addListener(events);
+        register(105, false, (args, session) -> {
+            events.subscribe(session);
+            return new XdrWriter().writeInt(1).toByteArray();
+        });
+        register(106, false, (args, session) -> {
+            events.unsubscribe(session);
+            return new XdrWriter().writeInt(0).toByteArray();
+        });
+        register(167, false, (args, session) -> {
+            requireLifecycle(args.readInt());
+            events.subscribe(session);
+            return new byte[0];
+        });
+        register(168, false, (args, session) -> {
+            requireLifecycle(args.readInt());
+            events.unsubscribe(session);
+            return new byte[0];
+        });
         procedures.put(9, (args, session) -> {
             start(domain(args));
             return empty();
@@ -177,6 +197,14 @@ public final class RemoteProgram {
             return new XdrWriter().writeInt(domain.state()).writeInt(domain.reason()).toByteArray();
         });
         procedures.put(273, (args, session) -> listAll(args.readInt(), args.readInt()));
+    }
+
+    /** Only lifecycle events (VIR_DOMAIN_EVENT_ID_LIFECYCLE, 0) are sent so far. */
+    private static void requireLifecycle(int eventId) throws RemoteError {
+        if (eventId != 0) {
+            throw new RemoteError(RemoteError.NO_SUPPORT, "this function is not supported by the connection driver: domain event "
+                    + eventId + " (only lifecycle events are sent)");
+        }
     }
 
     /** Adds a procedure; {@code changesState} ones are refused on read-only connections. */

@@ -8,6 +8,8 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ByteChannel;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
 
 /**
  * One client connection: reads length-prefixed messages, answers calls in order. A length word
@@ -20,18 +22,53 @@ public final class RpcConnection implements Runnable {
     private static final int KEEPALIVE_PONG = 2;
     private static final int INITIAL_BUFFER = 64 * 1024;
 
+    /** Events queued for a client that does not read them: beyond this it is disconnected. */
+    private static final int MAX_QUEUED_EVENTS = 1024;
+
     private final ByteChannel channel;
     private final RemoteProgram program;
     private final Session session;
+    private final BlockingQueue<byte[]> events = new LinkedBlockingQueue<>(MAX_QUEUED_EVENTS);
 
     public RpcConnection(ByteChannel channel, RemoteProgram program, boolean readOnlySocket) {
         this.channel = channel;
         this.program = program;
-        this.session = new Session(readOnlySocket);
+        this.session = new Session(readOnlySocket, this::queueEvent);
+    }
+
+    /** Events are written by their own thread, so a slow client never holds up whoever caused the event. */
+    private void queueEvent(byte[] packet) {
+        if (!events.offer(packet)) {
+            try {
+                channel.close();
+            } catch (IOException ignored) {
+                // closing anyway
+            }
+        }
+    }
+
+    private void writeEvents() {
+        try {
+            while (channel.isOpen()) {
+                write(events.take());
+            }
+        } catch (IOException | InterruptedException e) {
+            // connection over
+        }
     }
 
     @Override
     public void run() {
+        Thread eventWriter = Thread.ofVirtual().name("rpc-events").start(this::writeEvents);
+        try {
+            serve();
+        } finally {
+            session.closed();
+            eventWriter.interrupt();
+        }
+    }
+
+    private void serve() {
         try (channel) {
             ByteBuffer lengthWord = ByteBuffer.allocate(4);
             while (true) {
