@@ -43,9 +43,8 @@ class LinuxDomainIT {
             </domain>
             XML
             virsh -c $uri define "$out/guest.xml" > "$out/define.txt" 2>&1
-            # -k 0: jvirtd answers one call at a time per connection, so keepalive PINGs wait while a slow
-            # start (a JVM starting inside the TCG-emulated lab) runs, and virsh would give up after 30 s.
-            timeout 180 virsh -k 0 -c $uri start linux1 > "$out/start.txt" 2>&1 || \
+            # Starting takes a while in the TCG-emulated lab: virsh's keepalive must be answered meanwhile.
+            timeout 180 virsh -k 5 -c $uri start linux1 > "$out/start.txt" 2>&1 || \
               jcmd "$(pgrep -f dev.jvirt.daemon.Main)" Thread.print > "$out/jvirtd-threads.txt" 2>&1
             virsh -c $uri domstate linux1 > "$out/state-after-start.txt" 2>&1
             for _ in $(seq 600); do grep -q WAITING-FOR-BUTTON "$state/run/linux1.console.log" 2>/dev/null && break; sleep 0.2; done

@@ -25,6 +25,10 @@ public final class RpcConnection implements Runnable {
     /** Events queued for a client that does not read them: beyond this it is disconnected. */
     private static final int MAX_QUEUED_EVENTS = 1024;
 
+    /** libvirtd's max_client_requests default: calls one client may have running at once. */
+    private static final int MAX_CALLS_IN_FLIGHT = 5;
+
+    private final java.util.concurrent.Semaphore callsInFlight = new java.util.concurrent.Semaphore(MAX_CALLS_IN_FLIGHT);
     private final ByteChannel channel;
     private final RemoteProgram program;
     private final Session session;
@@ -98,7 +102,23 @@ public final class RpcConnection implements Runnable {
         if (message.type() != RpcMessage.TYPE_CALL) {
             return; // clients send only calls (and keepalives); ignore anything else
         }
-        write(RemoteReplies.answer(program, message, session));
+        // Each call runs on its own virtual thread, as libvirtd's workers do, so a slow call (starting
+        // a VM) does not hold up keepalive PONGs or other calls; a few at a time per client at most.
+        try {
+            callsInFlight.acquire();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted");
+        }
+        Thread.ofVirtual().name("rpc-call").start(() -> {
+            try {
+                write(RemoteReplies.answer(program, message, session));
+            } catch (IOException e) {
+                // the client went away before its reply
+            } finally {
+                callsInFlight.release();
+            }
+        });
     }
 
     /**
