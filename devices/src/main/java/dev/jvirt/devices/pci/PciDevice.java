@@ -1,10 +1,21 @@
 package dev.jvirt.devices.pci;
 
-/** A PCI function as the configuration mechanism sees it: 256 bytes of config space. */
+import java.util.List;
+
+/**
+ * A PCI function as the configuration mechanism sees it: 256 bytes of config space. Offsets and
+ * sizes come from the guest, already checked by the caller to lie inside those 256 bytes with a
+ * size of 1, 2 or 4; implementations must still never throw.
+ */
 public interface PciDevice {
 
-    /** Reads {@code size} (1, 2 or 4) bytes at {@code offset}, which the caller has aligned to size. */
+    /** Reads {@code size} (1, 2 or 4) bytes at {@code offset}, little-endian. */
     int readConfig(int offset, int size);
 
     void writeConfig(int offset, int size, int value);
+
+    /** The BARs the device declares, so the machine can map what the guest programs into them. */
+    default List<PciBar> bars() {
+        return List.of();
+    }
 }
