@@ -18,4 +18,21 @@ public interface PciDevice {
     default List<PciBar> bars() {
         return List.of();
     }
+
+    /** Where BAR {@code index} currently sits in guest physical (or I/O) space, as programmed; 0 if unassigned. */
+    default long barAddress(int index) {
+        return 0;
+    }
+
+    /**
+     * A guest access {@code offset} bytes into BAR {@code index} (the machine routes MMIO exits
+     * here by the programmed BAR addresses). Sizes are 1, 2, 4 or 8; offsets lie inside the BAR.
+     * Must never throw.
+     */
+    default long readBar(int index, long offset, int size) {
+        return size == 8 ? -1L : (1L << (8 * size)) - 1;
+    }
+
+    default void writeBar(int index, long offset, int size, long value) {
+    }
 }
