@@ -150,6 +150,27 @@ public final class AcpiTables {
         return finish(b);
     }
 
+    /** The IOAPIC input PCI slot {@code slot}'s interrupt pin {@code pin} (0 = INTA#) is wired to. */
+    public static int pciInterruptGsi(int slot, int pin) {
+        return 16 + (slot + pin) % 8;
+    }
+
+    /**
+     * _PRT: every slot's INTA#-INTD# on IOAPIC inputs 16-23, rotated by slot as on a real board,
+     * so INTx-only drivers find their line (virtio prefers MSI-X, which needs no table).
+     */
+    private static byte[] pciRoutingTable() {
+        byte[][] entries = new byte[31 * 4][];
+        int i = 0;
+        for (int slot = 1; slot < 32; slot++) {
+            for (int pin = 0; pin < 4; pin++) {
+                entries[i++] = Aml.packageOf(Aml.integer(((long) slot << 16) | 0xFFFF), Aml.integer(pin), Aml.integer(0),
+                        Aml.integer(pciInterruptGsi(slot, pin)));
+            }
+        }
+        return Aml.packageOf(entries);
+    }
+
     static byte[] dsdt(AcpiConfig config) {
         byte[] pciResources = new ResourceTemplate()
                 .busNumbers(0, 0xFF)
@@ -165,7 +186,8 @@ public final class AcpiTables {
                                 Aml.name("_ADR", Aml.integer(0)),
                                 Aml.name("_UID", Aml.integer(0)),
                                 Aml.name("_BBN", Aml.integer(0)),
-                                Aml.name("_CRS", pciResources)),
+                                Aml.name("_CRS", pciResources),
+                                Aml.name("_PRT", pciRoutingTable())),
                         Aml.device("COM1",
                                 Aml.name("_HID", Aml.eisaId("PNP0501")),
                                 Aml.name("_UID", Aml.integer(1)),

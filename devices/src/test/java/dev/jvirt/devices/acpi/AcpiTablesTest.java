@@ -74,6 +74,11 @@ class AcpiTablesTest {
         assertTrue(dsdt.contains("WordBusNumber"), dsdt);
         assertTrue(dsdt.contains("0xC0000000") && dsdt.contains("0xFEBFFFFF"), "PCI MMIO window: " + dsdt);
         assertTrue(dsdt.contains("EisaId (\"PNP0501\")"), "COM1");
+        String flat = dsdt.replaceAll("//[^\n]*", "").replaceAll("\\s+", " ");
+        // INTx routing: slot 1 INTA# on GSI 17, slot 31 INTD# on GSI 16+(31+3)%8 = 18.
+        assertTrue(flat.contains("Name (_PRT, Package (0x7C)"), dsdt);
+        assertTrue(flat.contains("Package (0x04) { 0x0001FFFF, Zero, Zero, 0x11 }"), dsdt);
+        assertTrue(flat.contains("Package (0x04) { 0x001FFFFF, 0x03, Zero, 0x12 }"), dsdt);
         assertTrue(dsdt.replaceAll("//[^\n]*", "").replaceAll("\\s+", " ").contains("Name (\\_S5, Package (0x04) { 0x05, 0x05, Zero, Zero })"), dsdt);
 
         String madt = disassemble(dir, "apic", tables.get("APIC").bytes());
