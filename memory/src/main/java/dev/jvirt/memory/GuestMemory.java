@@ -140,6 +140,45 @@ public final class GuestMemory implements AutoCloseable {
         slice(address, length).fill(value);
     }
 
+    /** Guest page size the discard granularity is checked against (virtio-balloon's PFN unit). */
+    public static final long DISCARD_ALIGNMENT = 4096;
+
+    /** Linux's MADV_REMOVE: frees the pages and punches a hole in a shared file mapping's backing file. */
+    private static final int MADV_REMOVE = 9;
+    private static final int EINVAL = 22;
+
+    /**
+     * Gives the host memory behind {@code length} bytes of guest RAM at {@code address} back to
+     * the host (a ballooned page): the next guest access faults in a fresh zero page. The range
+     * must be 4 KiB aligned and lie inside one region.
+     *
+     * <p>Anonymous RAM needs MADV_DONTNEED. RAM mapped shared from a -mem-path file would
+     * just re-read the file after MADV_DONTNEED, so there MADV_REMOVE punches the hole in the
+     * file; the mapping does not say which it is, so MADV_REMOVE is tried first and its EINVAL
+     * (not a shared file mapping) sends us to MADV_DONTNEED. On hugetlbfs a range smaller than
+     * a huge page is left in place by the kernel, as QEMU's balloon also cannot free it.
+     *
+     * @throws GuestMemoryException if the range is not guest RAM
+     * @throws NativeException if the host refused the advice
+     */
+    public void discard(long address, long length) throws NativeException {
+        if (address % DISCARD_ALIGNMENT != 0 || length % DISCARD_ALIGNMENT != 0) {
+            throw new IllegalArgumentException("discard of 0x%x+0x%x is not %d-byte aligned".formatted(address, length, DISCARD_ALIGNMENT));
+        }
+        if (length == 0) {
+            return;
+        }
+        MemorySegment host = slice(address, length);
+        try {
+            Libc.madvise(host, MADV_REMOVE);
+        } catch (NativeException e) {
+            if (e.errno() != EINVAL) {
+                throw e;
+            }
+            Libc.madvise(host, Libc.MADV_DONTNEED);
+        }
+    }
+
     @Override
     public void close() {
         regions.forEach(r -> Libc.munmap(r.host()));
