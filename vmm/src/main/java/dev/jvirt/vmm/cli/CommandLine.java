@@ -25,6 +25,7 @@ public final class CommandLine {
 
     private VmmOptions parseAll() throws UsageException {
         VmmOptions options = new VmmOptions();
+        DeviceSpecs devices = new DeviceSpecs();
         while (position < args.length) {
             String raw = args[position++];
             if (!raw.startsWith("-") || raw.equals("-") || raw.equals("--")) {
@@ -48,14 +49,19 @@ public final class CommandLine {
                 case "-S" -> options.startPaused = true;
                 case "-enable-kvm", "-no-reboot", "-nodefaults", "-no-user-config" -> { }
                 case "-display", "-vga" -> requireNone(option, value(option));
-                case "-drive", "-netdev", "-device", "-net", "-blockdev" ->
-                        throw new UsageException(option + ": not supported yet (virtio devices are not implemented in this build)");
+                case "-drive" -> devices.drive(value(option));
+                case "-netdev" -> devices.netdev(value(option));
+                case "-net" -> devices.net(value(option));
+                case "-chardev" -> devices.chardev(value(option));
+                case "-device" -> devices.device(value(option));
+                case "-blockdev" -> throw new UsageException(option + ": not supported: use -drive (with if=none and -device virtio-blk-pci,drive=ID)");
                 default -> throw new UsageException(raw + ": invalid option");
             }
         }
         if (options.kernel == null) {
             throw new UsageException("no kernel given: -kernel is required (jvirt-vmm boots Linux directly, without firmware)");
         }
+        options.devices = devices.resolve();
         if (options.initrd != null && options.kernel == null) {
             throw new UsageException("-initrd only works with -kernel");
         }

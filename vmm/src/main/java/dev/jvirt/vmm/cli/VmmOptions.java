@@ -29,6 +29,8 @@ public final class VmmOptions {
     public String kvmDevice = "/dev/kvm";
     /** Start with the vCPUs stopped ({@code -S}), waiting for QMP {@code cont}. */
     public boolean startPaused;
+    /** The virtio PCI devices, back ends joined to front ends, in command-line order. */
+    public List<DeviceSpec> devices = List.of();
 
     public SerialTarget effectiveSerial() {
         if (serial != null) {
