@@ -7,9 +7,11 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -121,8 +123,6 @@ class DomainLifecycleIT {
             assertTrue(jvirtd.virshQuiet(uri, "list").stdout().matches("\\s*1\\s+counter\\s+running\\s*"), "and keeps the id");
             awaitGrowth(console, 0);
 
-            JvirtdProcess.Result refused = jvirtd.virsh(uri, "undefine", "counter");
-            assertEquals(1, refused.status(), "a running domain cannot be undefined");
             ok(jvirtd.virsh(uri, "destroy", "counter"));
             assertEquals("shut off (destroyed)", state(jvirtd, "counter"));
             assertEquals(1, jvirtd.virsh(uri, "suspend", "counter").status(), "suspending a shut-off domain fails");
@@ -130,6 +130,156 @@ class DomainLifecycleIT {
             define(jvirtd, "faulty", TinyGuest.TRIPLE_FAULT, "");
             ok(jvirtd.virsh(uri, "start", "faulty"));
             awaitState(jvirtd, "faulty", "shut off (crashed)");
+        }
+    }
+
+    private Path domainXml(String name, byte[] program) throws Exception {
+        Path kernel = TinyGuest.elf(dir, name + ".elf", program);
+        Path xml = dir.resolve(name + ".xml");
+        Files.writeString(xml, """
+                <domain type='kvm'>
+                  <name>%s</name>
+                  <memory unit='MiB'>16</memory>
+                  <vcpu>1</vcpu>
+                  <os><type>hvm</type><kernel>%s</kernel></os>
+                </domain>
+                """.formatted(name, kernel));
+        return xml;
+    }
+
+    private static String persistentLine(JvirtdProcess jvirtd, String name) throws Exception {
+        return ok(jvirtd.virsh(jvirtd.tcpUri(), "dominfo", name)).stdout().lines()
+                .filter(line -> line.startsWith("Persistent:")).findFirst().orElse("(no Persistent line)").replaceAll("\\s+", " ");
+    }
+
+    private static void assertGone(JvirtdProcess jvirtd, String name) throws Exception {
+        assertEquals("", jvirtd.virshQuiet(jvirtd.tcpUri(), "list", "--all", "--name").stdout().trim(), "no domain left");
+        JvirtdProcess.Result lookup = jvirtd.virsh(jvirtd.tcpUri(), "dominfo", name);
+        assertEquals(1, lookup.status());
+        assertTrue(lookup.stderr().contains("failed to get domain '" + name + "'"), lookup.stderr());
+        try (var left = Files.list(jvirtd.stateDir.resolve("domains/transient"))) {
+            assertEquals(List.of(), left.filter(f -> !f.getFileName().toString().startsWith(".")).toList(), "no transient definition left");
+        }
+    }
+
+    @Test
+    void createdDomainsAreTransient() throws Exception {
+        try (JvirtdProcess jvirtd = JvirtdProcess.start(dir.resolve("state"))) {
+            String uri = jvirtd.tcpUri();
+            Path xml = domainXml("fleeting", TinyGuest.COUNTER);
+            assertTrue(ok(jvirtd.virsh(uri, "create", xml.toString())).stdout().contains("Domain 'fleeting' created from " + xml));
+            assertEquals("running (booted)", state(jvirtd, "fleeting"));
+            assertTrue(jvirtd.virshQuiet(uri, "list").stdout().matches("\\s*1\\s+fleeting\\s+running\\s*"), "listed with id 1");
+            assertEquals("Persistent: no", persistentLine(jvirtd, "fleeting"));
+            assertEquals("fleeting", jvirtd.virshQuiet(uri, "list", "--transient", "--name").stdout().trim());
+            assertEquals("", jvirtd.virshQuiet(uri, "list", "--all", "--persistent", "--name").stdout().trim());
+
+            JvirtdProcess.Result undefine = jvirtd.virsh(uri, "undefine", "fleeting");
+            assertEquals(1, undefine.status());
+            assertTrue(undefine.stderr().contains("cannot undefine transient domain"), undefine.stderr());
+            JvirtdProcess.Result autostart = jvirtd.virsh(uri, "autostart", "fleeting");
+            assertEquals(1, autostart.status());
+            assertTrue(autostart.stderr().contains("cannot set autostart for transient domain"), autostart.stderr());
+            JvirtdProcess.Result config = jvirtd.virsh(uri, "setvcpus", "fleeting", "1", "--config");
+            assertEquals(1, config.status());
+            assertTrue(config.stderr().contains("transient domains do not have any persistent config"), config.stderr());
+
+            JvirtdProcess.Result twice = jvirtd.virsh(uri, "create", xml.toString());
+            assertEquals(1, twice.status(), "a second create of a running name fails");
+            assertTrue(twice.stderr().contains("already exists"), twice.stderr());
+
+            ok(jvirtd.virsh(uri, "destroy", "fleeting"));
+            assertGone(jvirtd, "fleeting");
+
+            Path broken = dir.resolve("broken.xml");
+            Files.writeString(broken, Files.readString(xml).replace("fleeting", "broken").replaceAll("<kernel>.*</kernel>", ""));
+            JvirtdProcess.Result cannotStart = jvirtd.virsh(uri, "create", broken.toString());
+            assertEquals(1, cannotStart.status());
+            assertTrue(cannotStart.stderr().contains("has no <os><kernel>"), cannotStart.stderr());
+            assertGone(jvirtd, "broken");
+        }
+    }
+
+    @Test
+    void startAndCreatePausedWaitForResume() throws Exception {
+        Path state = dir.resolve("state");
+        try (JvirtdProcess jvirtd = JvirtdProcess.start(state)) {
+            String uri = jvirtd.tcpUri();
+            Supplier<Long> console = () -> {
+                try {
+                    return consoleLength(state, "held");
+                } catch (Exception e) {
+                    return -1L;
+                }
+            };
+            define(jvirtd, "held", TinyGuest.COUNTER, "");
+            ok(jvirtd.virsh(uri, "start", "--paused", "held"));
+            assertEquals("paused (user)", state(jvirtd, "held"));
+            Thread.sleep(1500);
+            assertEquals(0L, console.get(), "a guest started paused has run nothing");
+            ok(jvirtd.virsh(uri, "resume", "held"));
+            assertEquals("running (unpaused)", state(jvirtd, "held"));
+            awaitGrowth(console, 0);
+            ok(jvirtd.virsh(uri, "destroy", "held"));
+            ok(jvirtd.virsh(uri, "undefine", "held"));
+
+            Path xml = domainXml("held", TinyGuest.COUNTER);
+            ok(jvirtd.virsh(uri, "create", "--paused", xml.toString()));
+            assertEquals("paused (user)", state(jvirtd, "held"));
+            Thread.sleep(1500);
+            assertEquals(0L, console.get(), "a guest created paused has run nothing");
+            assertEquals("Persistent: no", persistentLine(jvirtd, "held"));
+        }
+        try (JvirtdProcess again = JvirtdProcess.start(state)) {
+            assertEquals("paused (user)", state(again, "held"), "a restarted daemon finds the VM still waiting to launch");
+            ok(again.virsh(again.tcpUri(), "resume", "held"));
+            assertEquals("running (unpaused)", state(again, "held"));
+            awaitGrowth(() -> {
+                try {
+                    return consoleLength(state, "held");
+                } catch (Exception e) {
+                    return -1L;
+                }
+            }, 0);
+            ok(again.virsh(again.tcpUri(), "destroy", "held"));
+            assertGone(again, "held");
+        }
+    }
+
+    @Test
+    void undefiningARunningDomainLeavesItRunningAsTransient() throws Exception {
+        Path state = dir.resolve("state");
+        try (JvirtdProcess jvirtd = JvirtdProcess.start(state)) {
+            String uri = jvirtd.tcpUri();
+            define(jvirtd, "orphan", TinyGuest.COUNTER, "");
+            ok(jvirtd.virsh(uri, "autostart", "orphan"));
+            ok(jvirtd.virsh(uri, "start", "orphan"));
+            assertEquals("Persistent: yes", persistentLine(jvirtd, "orphan"));
+            assertTrue(ok(jvirtd.virsh(uri, "undefine", "orphan")).stdout().contains("Domain 'orphan' has been undefined"));
+            assertEquals("running (booted)", state(jvirtd, "orphan"), "undefine does not stop it");
+            assertEquals("Persistent: no", persistentLine(jvirtd, "orphan"));
+            assertTrue(ok(jvirtd.virsh(uri, "dominfo", "orphan")).stdout().matches("(?s).*Autostart:\\s+disable.*"), "no autostart left");
+            assertFalse(Files.exists(state.resolve("domains/orphan.xml")), "the persistent definition is gone");
+
+            define(jvirtd, "survivor", TinyGuest.COUNTER, "");
+            ok(jvirtd.virsh(uri, "start", "survivor"));
+            ok(jvirtd.virsh(uri, "undefine", "survivor"));
+        }
+        try (JvirtdProcess again = JvirtdProcess.start(state)) {
+            String uri = again.tcpUri();
+            assertEquals("orphan\nsurvivor", again.virshQuiet(uri, "list", "--name").stdout().trim(),
+                    "a restarted daemon still lists the running transient domains");
+            assertEquals("running (unpaused)", state(again, "orphan"));
+            assertEquals("Persistent: no", persistentLine(again, "orphan"));
+            ok(again.virsh(uri, "destroy", "orphan"));
+            assertEquals("survivor", again.virshQuiet(uri, "list", "--all", "--name").stdout().trim(), "orphan is gone once stopped");
+
+            Path dumped = dir.resolve("survivor-dumped.xml"); // with its UUID: a new one would be another domain
+            Files.writeString(dumped, ok(again.virsh(uri, "dumpxml", "--inactive", "survivor")).stdout());
+            ok(again.virsh(uri, "define", dumped.toString()));
+            assertEquals("Persistent: yes", persistentLine(again, "survivor"), "defining it again makes it persistent");
+            ok(again.virsh(uri, "destroy", "survivor"));
+            assertEquals("shut off (destroyed)", state(again, "survivor"), "and it stays defined after it stops");
         }
     }
 

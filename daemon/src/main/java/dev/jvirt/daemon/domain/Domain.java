@@ -23,6 +23,7 @@ public final class Domain {
     private volatile int reason;
     private volatile int id = -1;
     private final DomainListener listener;
+    private volatile boolean persistent = true;
 
     Domain(DomainDefinition definition, boolean autostart, DomainListener listener) {
         this.definition = definition;
@@ -90,6 +91,15 @@ public final class Domain {
             int detail = why == SHUTOFF_DESTROYED ? 1 : why == SHUTOFF_CRASHED ? 2 : 0;
             listener.lifecycle(this, DomainListener.STOPPED, detail);
         }
+    }
+
+    /** False for a transient domain (virsh create, or undefined while running): it vanishes when it stops. */
+    public boolean persistent() {
+        return persistent;
+    }
+
+    void setPersistent(boolean value) {
+        persistent = value;
     }
 
     public boolean isActive() {

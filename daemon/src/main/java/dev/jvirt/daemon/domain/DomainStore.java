@@ -1,13 +1,12 @@
 package dev.jvirt.daemon.domain;
 
+import dev.jvirt.daemon.state.AtomicFiles;
+
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -18,7 +17,8 @@ import java.util.Map;
 import java.util.UUID;
 
 /**
- * The persistent domain definitions under {@code STATE_DIR/domains}: one XML file per domain,
+ * The domain definitions under {@code STATE_DIR/domains}: one XML file per persistent domain, and
+ * under {@code domains/transient} one per transient domain that may still be running,
  * written atomically (temporary file, fsync, rename, fsync of the directory) so a crash leaves
  * the old or the new definition, never half of one. The state directory is locked, so two
  * daemons cannot share it.
@@ -27,6 +27,7 @@ public final class DomainStore implements AutoCloseable {
 
     private final Path directory;
     private final Path autostartDirectory;
+    private final Path transientDirectory;
     private final FileChannel lockChannel;
     private final FileLock lock;
     private final Map<String, Domain> byName = new LinkedHashMap<>();
@@ -36,12 +37,14 @@ public final class DomainStore implements AutoCloseable {
     private DomainStore(Path stateDir, FileChannel lockChannel, FileLock lock) {
         this.directory = stateDir.resolve("domains");
         this.autostartDirectory = directory.resolve("autostart");
+        this.transientDirectory = directory.resolve("transient");
         this.lockChannel = lockChannel;
         this.lock = lock;
     }
 
     public static DomainStore open(Path stateDir) throws IOException {
         Files.createDirectories(stateDir.resolve("domains").resolve("autostart"));
+        Files.createDirectories(stateDir.resolve("domains").resolve("transient"));
         FileChannel channel = FileChannel.open(stateDir.resolve("jvirtd.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
         FileLock lock = channel.tryLock();
         if (lock == null) {
@@ -54,17 +57,57 @@ public final class DomainStore implements AutoCloseable {
     }
 
     private void load() throws IOException {
-        try (var files = Files.list(directory)) {
-            for (Path file : files.filter(f -> f.toString().endsWith(".xml")).sorted().toList()) {
+        load(directory, true);
+        load(transientDirectory, false);
+    }
+
+    /** Persistent definitions, then transient ones (kept only while their VM may still be running). */
+    private void load(Path from, boolean persistent) throws IOException {
+        try (var files = Files.list(from)) {
+            for (Path file : files.filter(f -> f.toString().endsWith(".xml") && !f.getFileName().toString().startsWith(".")).sorted().toList()) {
                 try {
                     DomainDefinition definition = DomainDefinition.parse(Files.readString(file));
-                    boolean autostart = Files.exists(autostartDirectory.resolve(definition.name()));
-                    byName.put(definition.name(), new Domain(definition, autostart, fanOut));
+                    if (byName.containsKey(definition.name())) {
+                        continue;
+                    }
+                    boolean autostart = persistent && Files.exists(autostartDirectory.resolve(definition.name()));
+                    Domain domain = new Domain(definition, autostart, fanOut);
+                    domain.setPersistent(persistent);
+                    byName.put(definition.name(), domain);
                 } catch (DomainXmlException e) {
                     System.err.println("jvirtd: ignoring " + file + ": " + e.getMessage());
                 }
             }
         }
+    }
+
+    /**
+     * virsh create: a domain that exists only while it runs. Its definition is kept under
+     * domains/transient so a restarted daemon can still find the running VM.
+     */
+    public synchronized Domain createTransient(DomainDefinition definition) throws IOException, DomainXmlException {
+        Domain existing = byName.get(definition.name());
+        if (existing != null) {
+            throw new DomainXmlException("domain '" + definition.name() + "' already exists"
+                    + (existing.isActive() ? " and is running" : "; start it, or undefine it first"));
+        }
+        if (byUuid(definition.uuid()) != null) {
+            throw new DomainXmlException("domain '" + byUuid(definition.uuid()).definition().name() + "' already exists with uuid " + definition.uuid());
+        }
+        AtomicFiles.write(transientDirectory.resolve(definition.name() + ".xml"), definition.toXml());
+        Domain domain = new Domain(definition, false, fanOut);
+        domain.setPersistent(false);
+        byName.put(definition.name(), domain);
+        return domain;
+    }
+
+    /** Drops a transient domain that has stopped. */
+    public synchronized void forget(Domain domain) throws IOException {
+        if (domain.persistent() || domain.isActive()) {
+            return;
+        }
+        AtomicFiles.delete(transientDirectory.resolve(domain.definition().name() + ".xml"));
+        byName.remove(domain.definition().name(), domain);
     }
 
     public synchronized List<Domain> all() {
@@ -106,10 +149,13 @@ public final class DomainStore implements AutoCloseable {
             throw new DomainXmlException("domain '" + definition.name() + "' is already defined with uuid "
                     + existing.definition().uuid());
         }
-        writeAtomically(directory.resolve(definition.name() + ".xml"), definition.toXml());
+        AtomicFiles.write(directory.resolve(definition.name() + ".xml"), definition.toXml());
         if (existing != null) {
+            boolean wasTransient = !existing.persistent();
             existing.redefine(definition);
-            fanOut.lifecycle(existing, DomainListener.DEFINED, 1); // updated
+            existing.setPersistent(true);
+            AtomicFiles.delete(transientDirectory.resolve(definition.name() + ".xml"));
+            fanOut.lifecycle(existing, DomainListener.DEFINED, wasTransient ? 0 : 1); // added or updated
             return existing;
         }
         Domain domain = new Domain(definition, false, fanOut);
@@ -118,10 +164,24 @@ public final class DomainStore implements AutoCloseable {
         return domain;
     }
 
+    /**
+     * Removes the definition; a running domain stays running as a transient one, as in libvirt.
+     * The domain is marked transient first, so a VM that stops while this runs is forgotten
+     * either here or by the supervisor's exit handling, never left behind as a shut-off ghost.
+     */
     public synchronized void undefine(Domain domain) throws IOException {
-        Files.deleteIfExists(directory.resolve(domain.definition().name() + ".xml"));
-        Files.deleteIfExists(autostartDirectory.resolve(domain.definition().name()));
-        byName.remove(domain.definition().name());
+        String name = domain.definition().name();
+        domain.setPersistent(false);
+        domain.setAutostart(false);
+        if (domain.isActive()) {
+            AtomicFiles.write(transientDirectory.resolve(name + ".xml"), domain.definition().toXml());
+        }
+        AtomicFiles.delete(directory.resolve(name + ".xml"));
+        AtomicFiles.delete(autostartDirectory.resolve(name));
+        if (!domain.isActive()) {
+            AtomicFiles.delete(transientDirectory.resolve(name + ".xml"));
+            byName.remove(name, domain);
+        }
         fanOut.lifecycle(domain, DomainListener.UNDEFINED, 0); // removed
     }
 
@@ -133,7 +193,7 @@ public final class DomainStore implements AutoCloseable {
     public synchronized void setAutostart(Domain domain, boolean autostart) throws IOException {
         Path marker = autostartDirectory.resolve(domain.definition().name());
         if (autostart) {
-            writeAtomically(marker, domain.definition().uuid().toString());
+            AtomicFiles.write(marker, domain.definition().uuid().toString());
         } else {
             Files.deleteIfExists(marker);
         }
@@ -142,25 +202,6 @@ public final class DomainStore implements AutoCloseable {
 
     public synchronized Collection<Domain> snapshot() {
         return List.copyOf(byName.values());
-    }
-
-    private void writeAtomically(Path target, String content) throws IOException {
-        Path temporary = target.resolveSibling("." + target.getFileName() + ".tmp");
-        try (FileChannel channel = FileChannel.open(temporary, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            channel.write(java.nio.ByteBuffer.wrap(content.getBytes(StandardCharsets.UTF_8)));
-            channel.force(true);
-        }
-        try {
-            Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(temporary, target, StandardCopyOption.REPLACE_EXISTING);
-        }
-        try (FileChannel dir = FileChannel.open(target.getParent(), StandardOpenOption.READ)) {
-            dir.force(true);
-        } catch (IOException ignored) {
-            // some file systems cannot fsync a directory; the rename is still atomic
-        }
     }
 
     @Override

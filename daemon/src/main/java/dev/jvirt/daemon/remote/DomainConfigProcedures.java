@@ -146,6 +146,7 @@ final class DomainConfigProcedures {
     }
 
     private void redefine(Domain domain, Consumer<Element> change) throws RemoteError, IOException {
+        RemoteProgram.requirePersistent(domain, "transient domains do not have any persistent config");
         try {
             domains.define(DomainDefinition.parse(domain.definition().edited(change)));
         } catch (DomainXmlException e) {

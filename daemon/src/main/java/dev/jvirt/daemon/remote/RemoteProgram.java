@@ -36,6 +36,7 @@ public final class RemoteProgram {
 
     private static final int STRING_MAX = 1_048_576;
     private static final int CONNECT_RO = 1;
+    private static final int START_PAUSED = 1;
 
     /** Domain procedures that change something: refused on read-only connections. */
     private static final Set<Integer> MUTATING_DOMAIN = Set.of(8, 9, 10, 11, 12, 13, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35,
@@ -81,9 +82,14 @@ public final class RemoteProgram {
         });
         procedures.put(196, (args, session) -> {
             Domain domain = domain(args);
-            args.readInt();
-            start(domain);
+            int flags = args.readInt();
+            start(domain, (flags & START_PAUSED) != 0);
             return encodeDomain(new XdrWriter(), domain).toByteArray();
+        });
+        procedures.put(10, (args, session) -> {
+            String xml = args.readString(STRING_MAX);
+            int flags = args.readInt();
+            return createTransient(xml, (flags & START_PAUSED) != 0);
         });
         procedures.put(12, (args, session) -> lifecycle(domain(args), vms::destroy));
         procedures.put(234, (args, session) -> {
@@ -154,7 +160,7 @@ public final class RemoteProgram {
         });
         procedures.put(25, (args, session) -> new XdrWriter().writeInt(count(false)).toByteArray());
         procedures.put(29, (args, session) -> {
-            Domain domain = domain(args);
+            Domain domain = requirePersistent(domain(args), "cannot set autostart for transient domain");
             domains.setAutostart(domain, args.readInt() != 0);
             return empty();
         });
@@ -177,10 +183,7 @@ public final class RemoteProgram {
         procedures.put(122, (args, session) -> new XdrWriter().writeInt(0).writeInt(0).toByteArray()); // no security model
         procedures.put(149, (args, session) -> new XdrWriter().writeInt(1).toByteArray());
         procedures.put(150, (args, session) -> new XdrWriter().writeInt(domain(args).isActive() ? 1 : 0).toByteArray());
-        procedures.put(151, (args, session) -> {
-            domain(args);
-            return new XdrWriter().writeInt(1).toByteArray(); // every jvirt domain is persistent
-        });
+        procedures.put(151, (args, session) -> new XdrWriter().writeInt(domain(args).persistent() ? 1 : 0).toByteArray());
         procedures.put(157, (args, session) -> new XdrWriter().writeHyper(9_000_000).toByteArray());
         procedures.put(183, (args, session) -> {
             domain(args);
@@ -253,11 +256,37 @@ public final class RemoteProgram {
     }
 
     private void start(Domain domain) throws RemoteError, IOException {
+        start(domain, false);
+    }
+
+    private void start(Domain domain, boolean paused) throws RemoteError, IOException {
         try {
-            vms.start(domain);
+            if (paused) {
+                vms.startPaused(domain);
+            } else {
+                vms.start(domain);
+            }
         } catch (VmStartException e) {
             throw new RemoteError(RemoteError.OPERATION_FAILED, e.getMessage());
         }
+    }
+
+    /** virsh create: a transient domain, started at once, gone when it stops (or if it cannot start). */
+    private byte[] createTransient(String xml, boolean paused) throws RemoteError, IOException {
+        Domain domain;
+        try {
+            domain = domains.createTransient(DomainDefinition.parse(xml));
+        } catch (DomainXmlException e) {
+            throw new RemoteError(RemoteError.XML_ERROR, "XML error: " + e.getMessage());
+        }
+        try {
+            start(domain, paused);
+        } finally {
+            if (!domain.isActive()) {
+                domains.forget(domain);
+            }
+        }
+        return encodeDomain(new XdrWriter(), domain).toByteArray();
     }
 
     private static byte[] lifecycle(Domain domain, VmAction action) throws RemoteError, IOException {
@@ -302,12 +331,18 @@ public final class RemoteProgram {
         return xml.substring(0, at) + " id=\"" + id + "\"" + xml.substring(at);
     }
 
+    /** A running domain is not stopped: it carries on as a transient one and vanishes when it stops, as in libvirt. */
     private byte[] undefine(Domain domain) throws RemoteError, IOException {
-        if (domain.isActive()) {
-            throw new RemoteError(RemoteError.OPERATION_INVALID, "Requested operation is not valid: cannot undefine a running domain");
-        }
-        domains.undefine(domain);
+        domains.undefine(requirePersistent(domain, "cannot undefine transient domain"));
         return empty();
+    }
+
+    /** Transient domains have no persistent configuration to change (libvirt's wording). */
+    static Domain requirePersistent(Domain domain, String refusal) throws RemoteError {
+        if (!domain.persistent()) {
+            throw new RemoteError(RemoteError.OPERATION_INVALID, "Requested operation is not valid: " + refusal);
+        }
+        return domain;
     }
 
     private byte[] domainInfo(Domain domain) {
@@ -366,8 +401,8 @@ public final class RemoteProgram {
         if ((flags & 3) != 0 && !((flags & 1) != 0 && active || (flags & 2) != 0 && !active)) {
             return false;
         }
-        if ((flags & 12) != 0 && (flags & 4) == 0) {
-            return false; // only transient domains asked for; ours are all persistent
+        if ((flags & 12) != 0 && !((flags & 4) != 0 && domain.persistent() || (flags & 8) != 0 && !domain.persistent())) {
+            return false;
         }
         int state = domain.state();
         if ((flags & 240) != 0) {

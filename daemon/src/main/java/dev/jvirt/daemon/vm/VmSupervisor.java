@@ -55,12 +55,14 @@ public final class VmSupervisor {
             Path pidFile = pidFile(domain);
             try {
                 if (!Files.exists(pidFile)) {
+                    forgetIfTransient(domain); // its VM ended while the daemon was down
                     continue;
                 }
                 String[] fields = Files.readString(pidFile).trim().split(" ");
                 Optional<ProcessHandle> process = ProcessHandle.of(Long.parseLong(fields[0]));
                 if (process.isEmpty() || !process.get().isAlive()) {
                     Files.deleteIfExists(pidFile);
+                    forgetIfTransient(domain);
                     continue;
                 }
                 int id = Integer.parseInt(fields[1]);
@@ -68,7 +70,7 @@ public final class VmSupervisor {
                 RunningVm vm = attach(domain, process.get(), -1);
                 String status = vm.qmp.execute("query-status").path("status").asText();
                 domain.markRunning(id, Domain.RUNNING_UNPAUSED);
-                if (status.equals("paused")) {
+                if (status.equals("paused") || status.equals("prelaunch")) { // prelaunch: started with -S, never resumed
                     domain.markPaused();
                 }
             } catch (IOException | RuntimeException e) {
@@ -111,11 +113,16 @@ public final class VmSupervisor {
     }
 
     public void start(Domain domain) throws VmStartException, IOException {
-        start(domain, -1);
+        start(domain, -1, false);
+    }
+
+    /** Starts the domain with its vCPUs paused (virsh start --paused): it reads as paused (user) until resumed. */
+    public void startPaused(Domain domain) throws VmStartException, IOException {
+        start(domain, -1, true);
     }
 
     /** Starts the domain's VMM; {@code keepId} (when not -1) is the id to keep across a reboot, as libvirt's domains do. */
-    private synchronized void start(Domain domain, int keepId) throws VmStartException, IOException {
+    private synchronized void start(Domain domain, int keepId, boolean paused) throws VmStartException, IOException {
         if (domain.isActive()) {
             throw new VmStartException("Requested operation is not valid: domain is already running");
         }
@@ -125,7 +132,7 @@ public final class VmSupervisor {
         Path vmmLog = runDir.resolve(name + ".log");
         Files.deleteIfExists(qmpSocket);
         List<String> command = new java.util.ArrayList<>(List.of("setsid"));
-        command.addAll(VmmCommand.build(vmm, domain.definition(), qmpSocket, console));
+        command.addAll(VmmCommand.build(vmm, domain.definition(), qmpSocket, console, paused));
         Files.writeString(vmmLog, String.join(" ", command) + "\n");
         Process process = new ProcessBuilder(command)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(vmmLog.toFile()))
@@ -148,6 +155,9 @@ public final class VmSupervisor {
         domain.markRunning(id, Domain.RUNNING_BOOTED);
         try {
             attach(domain, process.toHandle(), id);
+            if (paused) {
+                domain.markPaused();
+            }
         } catch (IOException e) {
             // A guest that ends at once (a triple fault, say) closes QMP before we connect: give it
             // a moment to finish exiting, and only then call the start a failure.
@@ -223,6 +233,7 @@ public final class VmSupervisor {
         String reason = vm.shutdownReason == null ? "" : vm.shutdownReason;
         if (vm.destroyRequested) {
             domain.markShutoff(Domain.SHUTOFF_DESTROYED);
+            forgetIfTransient(domain);
             return;
         }
         boolean reset = reason.equals("guest-reset") || reason.equals("host-qmp-system-reset");
@@ -231,9 +242,21 @@ public final class VmSupervisor {
         domain.markShutoff(clean ? Domain.SHUTOFF_SHUTDOWN : Domain.SHUTOFF_CRASHED);
         if (action.equals("restart") && domains.byUuid(domain.definition().uuid()) != null) {
             try {
-                start(domain, reset ? id : -1);
+                start(domain, reset ? id : -1, false);
             } catch (VmStartException | IOException e) {
                 System.err.println("jvirtd: cannot restart domain '" + domain.definition().name() + "': " + e.getMessage());
+            }
+        }
+        forgetIfTransient(domain);
+    }
+
+    /** A transient domain exists only while it runs. */
+    private void forgetIfTransient(Domain domain) {
+        if (!domain.persistent() && !domain.isActive()) {
+            try {
+                domains.forget(domain);
+            } catch (IOException e) {
+                System.err.println("jvirtd: cannot drop transient domain '" + domain.definition().name() + "': " + e.getMessage());
             }
         }
     }

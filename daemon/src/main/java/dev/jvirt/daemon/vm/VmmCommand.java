@@ -30,7 +30,8 @@ final class VmmCommand {
         return model;
     }
 
-    static List<String> build(Path vmm, DomainDefinition definition, Path qmpSocket, Path consoleLog) throws VmStartException {
+    /** {@code paused}: start with the vCPUs stopped (-S), for virsh start --paused. */
+    static List<String> build(Path vmm, DomainDefinition definition, Path qmpSocket, Path consoleLog, boolean paused) throws VmStartException {
         DomainDefinition.Boot boot = definition.boot();
         if (boot.kernel() == null) {
             throw new VmStartException("domain '" + definition.name() + "' has no <os><kernel>: jvirt boots Linux directly"
@@ -62,6 +63,9 @@ final class VmmCommand {
         }
         command.addAll(List.of("-serial", "file:" + consoleLog));
         command.addAll(List.of("-qmp", "unix:" + qmpSocket + ",server,nowait"));
+        if (paused) {
+            command.add("-S");
+        }
         return command;
     }
 }
