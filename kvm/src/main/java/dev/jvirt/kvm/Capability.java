@@ -19,7 +19,8 @@ public enum Capability {
     PIT2(33),
     IRQ_ROUTING(25),
     IMMEDIATE_EXIT(136),
-    MAX_VCPUS(66);
+    MAX_VCPUS(66),
+    SIGNAL_MSI(77);
 
     final int number;
 

@@ -31,6 +31,10 @@ final class Ioctls {
     static final long KVM_CREATE_IRQCHIP = io(0x60);
     static final long KVM_IRQ_LINE = ioc(WRITE, 0x61, 8);
     static final long KVM_CREATE_PIT2 = ioc(WRITE, 0x77, 64);
+    static final long KVM_SET_GSI_ROUTING = ioc(WRITE, 0x6a, IrqRouting.HEADER_SIZE);
+    static final long KVM_IRQFD = ioc(WRITE, 0x76, 32);
+    static final long KVM_IOEVENTFD = ioc(WRITE, 0x79, 64);
+    static final long KVM_SIGNAL_MSI = ioc(WRITE, 0xa5, 32);
 
     static final long KVM_RUN = io(0x80);
     static final long KVM_GET_REGS = ioc(READ, 0x81, Regs.SIZE);

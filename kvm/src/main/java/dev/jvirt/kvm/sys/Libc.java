@@ -42,6 +42,19 @@ public final class Libc {
 
     public static final int SIGUSR1 = 10;
 
+    public static final int ENOSYS = 38;
+    public static final int EBADF = 9;
+
+    public static final int EFD_CLOEXEC = 0x80000;
+    public static final int EFD_NONBLOCK = 0x800;
+    public static final int EPOLL_CLOEXEC = 0x80000;
+    public static final int EPOLL_CTL_ADD = 1;
+    public static final int EPOLL_CTL_DEL = 2;
+    public static final int EPOLLIN = 0x001;
+    /** struct epoll_event is packed on x86-64: u32 events, then u64 data at offset 4. */
+    public static final long EPOLL_EVENT_SIZE = 12;
+    public static final short POLLIN = 0x001;
+
     private static final Linker LINKER = Linker.nativeLinker();
     private static final SymbolLookup LIBC = LINKER.defaultLookup();
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
@@ -61,6 +74,13 @@ public final class Libc {
     private static final MethodHandle TGKILL = errnoCall("tgkill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), -1);
     private static final MethodHandle SIGACTION = errnoCall("sigaction", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), -1);
     private static final MethodHandle STRERROR = plainCall("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    private static final MethodHandle EVENTFD = errnoCall("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), -1);
+    private static final MethodHandle READ = errnoCall("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), -1);
+    private static final MethodHandle WRITE = errnoCall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), -1);
+    private static final MethodHandle POLL = errnoCall("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), -1);
+    private static final MethodHandle EPOLL_CREATE1 = errnoCall("epoll_create1", FunctionDescriptor.of(JAVA_INT, JAVA_INT), -1);
+    private static final MethodHandle EPOLL_CTL = errnoCall("epoll_ctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), -1);
+    private static final MethodHandle EPOLL_WAIT = errnoCall("epoll_wait", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), -1);
 
     private static final long MAP_FAILED = -1L;
 
@@ -235,5 +255,119 @@ public final class Libc {
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
+    }
+
+    // --- eventfd, read/write, poll, epoll (for irqfd/ioeventfd plumbing) ----------------------------
+
+    /** eventfd2 with {@code flags} (EFD_CLOEXEC, EFD_NONBLOCK); returns the new descriptor. */
+    public static int eventfd(int initialValue, int flags) throws NativeException {
+        try {
+            MemorySegment state = CALL_STATE_BUFFER.get();
+            int fd = (int) EVENTFD.invokeExact(state, initialValue, flags);
+            if (fd < 0) {
+                throw new NativeException("eventfd", errno(state));
+            }
+            return fd;
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** read(2) into the whole of {@code buffer}; returns the byte count, or -errno on failure. */
+    public static long read(int fd, MemorySegment buffer) {
+        try {
+            MemorySegment state = CALL_STATE_BUFFER.get();
+            long result = (long) READ.invokeExact(state, fd, buffer, buffer.byteSize());
+            return result < 0 ? -errno(state) : result;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** write(2) of the whole of {@code buffer}; returns the byte count, or -errno on failure. */
+    public static long write(int fd, MemorySegment buffer) {
+        try {
+            MemorySegment state = CALL_STATE_BUFFER.get();
+            long result = (long) WRITE.invokeExact(state, fd, buffer, buffer.byteSize());
+            return result < 0 ? -errno(state) : result;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * Waits up to {@code timeoutMillis} (negative: forever) for {@code events} on one descriptor.
+     * Returns the returned events (0 on timeout), or -errno on failure.
+     */
+    public static int poll(int fd, short events, int timeoutMillis) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment pollFd = arena.allocate(8, 4); // struct pollfd: int fd, short events, short revents
+            pollFd.set(JAVA_INT, 0, fd);
+            pollFd.set(ValueLayout.JAVA_SHORT, 4, events);
+            MemorySegment state = CALL_STATE_BUFFER.get();
+            int result = (int) POLL.invokeExact(state, pollFd, 1L, timeoutMillis);
+            if (result < 0) {
+                return -errno(state);
+            }
+            return result == 0 ? 0 : Short.toUnsignedInt(pollFd.get(ValueLayout.JAVA_SHORT, 6));
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    public static int epollCreate1(int flags) throws NativeException {
+        try {
+            MemorySegment state = CALL_STATE_BUFFER.get();
+            int fd = (int) EPOLL_CREATE1.invokeExact(state, flags);
+            if (fd < 0) {
+                throw new NativeException("epoll_create1", errno(state));
+            }
+            return fd;
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** epoll_ctl with one event of {@code events} carrying {@code data}; returns 0, or -errno on failure. */
+    public static int epollCtl(int epollFd, int op, int fd, int events, long data) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment event = arena.allocate(EPOLL_EVENT_SIZE, 4);
+            event.set(JAVA_INT, 0, events);
+            event.set(ValueLayout.JAVA_LONG_UNALIGNED, 4, data);
+            MemorySegment state = CALL_STATE_BUFFER.get();
+            int result = (int) EPOLL_CTL.invokeExact(state, epollFd, op, fd, event);
+            return result < 0 ? -errno(state) : result;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * epoll_wait into {@code events} (room for {@code byteSize / EPOLL_EVENT_SIZE} events); returns
+     * the number of ready events, or -errno on failure (-EINTR when a signal interrupted the wait).
+     */
+    public static int epollWait(int epollFd, MemorySegment events, int timeoutMillis) {
+        try {
+            MemorySegment state = CALL_STATE_BUFFER.get();
+            int maxEvents = (int) (events.byteSize() / EPOLL_EVENT_SIZE);
+            int result = (int) EPOLL_WAIT.invokeExact(state, epollFd, events, maxEvents, timeoutMillis);
+            return result < 0 ? -errno(state) : result;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** The {@code index}-th event of an epoll_wait result: its event bits. */
+    public static int epollEvents(MemorySegment events, int index) {
+        return events.get(JAVA_INT, index * EPOLL_EVENT_SIZE);
+    }
+
+    /** The {@code index}-th event of an epoll_wait result: the data registered with it. */
+    public static long epollData(MemorySegment events, int index) {
+        return events.get(ValueLayout.JAVA_LONG_UNALIGNED, index * EPOLL_EVENT_SIZE + 4);
     }
 }
