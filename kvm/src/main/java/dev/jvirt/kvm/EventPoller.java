@@ -30,6 +30,9 @@ public final class EventPoller implements AutoCloseable {
 
     /** Reports {@code token} whenever {@code eventFd} has been signalled and not yet consumed. */
     public void add(EventFd eventFd, long token) throws NativeException {
+        if (closed) {
+            throw new NativeException("epoll_ctl(ADD " + eventFd + ") on a closed poller", Libc.EBADF);
+        }
         int result = Libc.epollCtl(epollFd, Libc.EPOLL_CTL_ADD, eventFd.fd(), Libc.EPOLLIN, token);
         if (result < 0) {
             throw new NativeException("epoll_ctl(ADD " + eventFd + ")", -result);
@@ -38,6 +41,9 @@ public final class EventPoller implements AutoCloseable {
 
     /** Stops reporting {@code eventFd}; a no-op if it was never added. */
     public void remove(EventFd eventFd) {
+        if (closed) {
+            return; // the descriptor number may already belong to someone else
+        }
         Libc.epollCtl(epollFd, Libc.EPOLL_CTL_DEL, eventFd.fd(), 0, 0);
     }
 
