@@ -635,4 +635,69 @@ class VirtioPciDeviceTest {
         pci.writeConfig(PciConfigSpace.COMMAND, 2, PciConfigSpace.COMMAND_MEMORY);
         assertTrue(negotiate(VirtioFeatures.bit(VirtioFeatures.VERSION_1)));
     }
+
+    @Test
+    void maskedQueueVectorShowsPendingInThePbaAndFiresOnUnmask() {
+        probe();
+        assertTrue(negotiate(VirtioFeatures.bit(VirtioFeatures.VERSION_1)));
+        enableMsix();
+        DriverQueue ring = new DriverQueue(memory, 0x10000, 8);
+        setupQueue(0, ring, 1);
+        addStatus(VirtioFeatures.STATUS_DRIVER_OK);
+        int tableBir = cfg(msixCapability + 4, 4);
+        int pbaBir = cfg(msixCapability + 8, 4);
+        // Entry 1 was never unmasked: the interrupt waits in the PBA.
+        fake.context.interrupts().usedBuffers(0);
+        assertEquals(0b10, pci.readBar(pbaBir & 7, pbaBir & ~7, 4));
+        assertTrue(vectors.isEmpty());
+        programEntry(1, 0xFEE0_0000L, 0x51);
+        assertEquals(0, pci.readBar(pbaBir & 7, pbaBir & ~7, 4));
+        assertEquals(1, vectors.size());
+        assertEquals(1, vectors.getFirst().triggers);
+        assertEquals(0x51, vectors.getFirst().data);
+        assertEquals(0x51, pci.readBar(tableBir & 7, (tableBir & ~7) + 16 + 8, 4), "the table reads back through the BAR");
+    }
+
+    @Test
+    void intxLevelMatchesTheIsrWhenInterruptsRaceIsrReads() throws Exception {
+        probe();
+        assertTrue(negotiate(VirtioFeatures.bit(VirtioFeatures.VERSION_1)));
+        addStatus(VirtioFeatures.STATUS_DRIVER_OK);
+        boolean[] level = new boolean[1];
+        Object lineLock = new Object();
+        FakeDevice device = new FakeDevice(1);
+        VirtioPciDevice racing = new VirtioPciDevice(device, memory, RecordingVector::new, NotifyRouter.NONE,
+                asserted -> {
+                    synchronized (lineLock) {
+                        level[0] = asserted;
+                    }
+                });
+        racing.writeConfig(PciConfigSpace.BAR0 + 4 * VirtioPciDevice.VIRTIO_BAR, 4, 0xFE00_0000);
+        racing.writeConfig(PciConfigSpace.COMMAND, 2, PciConfigSpace.COMMAND_MEMORY);
+        Structure common = structures.get(1);
+        Structure isr = structures.get(3);
+        racing.writeBar(common.bar, common.offset + STATUS, 1, VirtioFeatures.STATUS_ACKNOWLEDGE | VirtioFeatures.STATUS_DRIVER);
+        racing.writeBar(common.bar, common.offset + GFSELECT, 4, 1);
+        racing.writeBar(common.bar, common.offset + GF, 4, 1);
+        racing.writeBar(common.bar, common.offset + STATUS, 1, VirtioFeatures.STATUS_ACKNOWLEDGE | VirtioFeatures.STATUS_DRIVER
+                | VirtioFeatures.STATUS_FEATURES_OK | VirtioFeatures.STATUS_DRIVER_OK);
+        assertNotNull(device.context);
+
+        Thread deviceThread = Thread.ofPlatform().start(() -> {
+            for (int i = 0; i < 200_000; i++) {
+                device.context.interrupts().usedBuffers(0);
+            }
+        });
+        int seen = 0;
+        while (deviceThread.isAlive()) {
+            seen |= (int) racing.readBar(isr.bar, isr.offset, 1);
+        }
+        deviceThread.join();
+        assertEquals(1, seen | (int) racing.readBar(isr.bar, isr.offset, 1));
+        // Whatever the interleaving, once the ISR has been read empty the line is low.
+        assertEquals(0, racing.readBar(isr.bar, isr.offset, 1));
+        synchronized (lineLock) {
+            assertFalse(level[0], "a level left high with an empty ISR is an interrupt storm");
+        }
+    }
 }
