@@ -7,6 +7,7 @@ import dev.jvirt.daemon.network.Networks;
 import dev.jvirt.daemon.rpc.RpcServer;
 import dev.jvirt.daemon.storage.StoragePools;
 import dev.jvirt.daemon.storage.Volumes;
+import dev.jvirt.daemon.tls.TlsServerContext;
 import dev.jvirt.daemon.vm.VmSupervisor;
 
 import java.io.IOException;
@@ -19,6 +20,12 @@ import java.nio.file.Path;
  * 127.0.0.1:16509), {@code --unix PATH} (default STATE_DIR/libvirt-sock, plus PATH-ro read-only),
  * {@code --listen-insecure} (allow unauthenticated TCP beyond loopback), {@code --vmm PATH} (default
  * $JVIRT_ROOT/bin/jvirt-vmm), {@code --max-clients N} (default 1000 connections at once).
+ * TLS (libvirt's qemu+tls://, off unless asked for): {@code --listen-tls HOST[:PORT]} (port
+ * 16514 when not given), with the CA, server certificate and key at libvirt's default paths
+ * (/etc/pki/CA/cacert.pem, /etc/pki/libvirt/servercert.pem, /etc/pki/libvirt/private/serverkey.pem),
+ * or all three in {@code --tls-pkipath DIR} (cacert.pem, servercert.pem, serverkey.pem), or each
+ * given by {@code --tls-cacert}, {@code --tls-cert}, {@code --tls-key}. Clients must present a
+ * certificate signed by that CA.
  */
 public final class Main {
 
@@ -32,6 +39,11 @@ public final class Main {
         boolean insecure = false;
         Path vmmPath = null;
         int maxClients = 1000;
+        String listenTls = null;
+        TlsServerContext.Paths tlsPaths = TlsServerContext.Paths.LIBVIRT_DEFAULTS;
+        Path tlsCaCert = null;
+        Path tlsCert = null;
+        Path tlsKey = null;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
             switch (arg) {
@@ -41,6 +53,11 @@ public final class Main {
                 case "--listen-insecure" -> insecure = true;
                 case "--vmm" -> vmmPath = Path.of(value(args, ++i, arg));
                 case "--max-clients" -> maxClients = positive(value(args, ++i, arg), arg);
+                case "--listen-tls" -> listenTls = value(args, ++i, arg);
+                case "--tls-pkipath" -> tlsPaths = TlsServerContext.Paths.inDirectory(Path.of(value(args, ++i, arg)));
+                case "--tls-cacert" -> tlsCaCert = Path.of(value(args, ++i, arg));
+                case "--tls-cert" -> tlsCert = Path.of(value(args, ++i, arg));
+                case "--tls-key" -> tlsKey = Path.of(value(args, ++i, arg));
                 default -> fail(arg + ": unknown option");
             }
         }
@@ -48,7 +65,11 @@ public final class Main {
         if (colon < 0) {
             fail("--listen: expected HOST:PORT, got '" + listen + "'");
         }
+        tlsPaths = new TlsServerContext.Paths(tlsCaCert != null ? tlsCaCert : tlsPaths.caCert(),
+                tlsCert != null ? tlsCert : tlsPaths.serverCert(), tlsKey != null ? tlsKey : tlsPaths.serverKey());
         try {
+            // Credentials first: a mistake in them stops the daemon before it touches any state.
+            TlsServerContext tls = listenTls == null ? null : TlsServerContext.load(tlsPaths);
             DomainStore store = DomainStore.open(stateDir);
             Path vmm = vmmPath != null ? vmmPath : Path.of(System.getenv().getOrDefault("JVIRT_ROOT", ".")).resolve("bin/jvirt-vmm");
             VmSupervisor supervisor = new VmSupervisor(store, stateDir, vmm);
@@ -64,14 +85,37 @@ public final class Main {
             Path socket = unix != null ? unix : stateDir.resolve("libvirt-sock");
             server.listenUnix(socket, false);
             server.listenUnix(Path.of(socket + "-ro"), true);
+            String tlsNote = "";
+            if (tls != null) {
+                String[] hostPort = hostAndPort(listenTls, 16514);
+                int tlsPort = server.listenTls(hostPort[0], Integer.parseInt(hostPort[1]), tls);
+                tlsNote = ", TLS on " + hostPort[0] + ":" + tlsPort;
+            }
             System.out.println("jvirtd: serving libvirt RPC on " + listen.substring(0, colon) + ":" + port + " and " + socket
-                    + " (state in " + stateDir + ")");
+                    + tlsNote + " (state in " + stateDir + ")");
             System.out.flush();
             Thread.ofVirtual().name("autostart").start(supervisor::autostart); // clients are served while VMs boot
             Thread.currentThread().join();
         } catch (IOException | NumberFormatException e) {
             fail(e.getMessage());
         }
+    }
+
+    /** HOST, HOST:PORT, [IPV6] or [IPV6]:PORT; the port is {@code defaultPort} when not given. */
+    static String[] hostAndPort(String text, int defaultPort) {
+        if (text.startsWith("[")) {
+            int close = text.indexOf(']');
+            if (close < 0) {
+                fail("'" + text + "': missing ]");
+            }
+            String rest = text.substring(close + 1);
+            return new String[] {text.substring(1, close), rest.startsWith(":") ? rest.substring(1) : Integer.toString(defaultPort)};
+        }
+        int colon = text.lastIndexOf(':');
+        if (colon < 0 || text.indexOf(':') != colon) {
+            return new String[] {text, Integer.toString(defaultPort)}; // a bare host, or a bare IPv6 address
+        }
+        return new String[] {text.substring(0, colon), text.substring(colon + 1)};
     }
 
     private static String value(String[] args, int index, String option) {

@@ -21,12 +21,33 @@ final class JvirtdProcess implements AutoCloseable {
     final int port;
     final Path stateDir;
     final String firstLine;
+    /** What jvirtd wrote after its first line (its log), collected as it comes so the pipe never fills. */
+    private final StringBuffer log = new StringBuffer();
 
-    private JvirtdProcess(Process process, int port, Path stateDir, String firstLine) {
+    private JvirtdProcess(Process process, int port, Path stateDir, String firstLine, BufferedReader rest) {
         this.process = process;
         this.port = port;
         this.stateDir = stateDir;
         this.firstLine = firstLine;
+        Thread.ofVirtual().start(() -> {
+            try {
+                for (String line; (line = rest.readLine()) != null; ) {
+                    log.append(line).append('\n');
+                }
+            } catch (IOException e) {
+                // jvirtd gone
+            }
+        });
+    }
+
+    /** jvirtd's output after its first line, so far. */
+    String log() {
+        return log.toString();
+    }
+
+    /** Starts jvirtd with extra options after the usual ones. */
+    static JvirtdProcess startWith(Path stateDir, String... options) throws IOException {
+        return start(stateDir, List.of(), java.util.Map.of(), List.of(options));
     }
 
     static int freePort() throws IOException {
@@ -46,16 +67,22 @@ final class JvirtdProcess implements AutoCloseable {
 
     /** Starts jvirtd behind {@code prefix} with extra environment (e.g. JVIRT_JAVA_OPTS). */
     static JvirtdProcess start(Path stateDir, List<String> prefix, java.util.Map<String, String> environment) throws IOException {
+        return start(stateDir, prefix, environment, List.of());
+    }
+
+    private static JvirtdProcess start(Path stateDir, List<String> prefix, java.util.Map<String, String> environment,
+            List<String> options) throws IOException {
         int port = freePort();
         List<String> command = new ArrayList<>(prefix);
         command.addAll(List.of(Lab.projectRoot().resolve("bin/jvirtd").toString(), "--state-dir", stateDir.toString(),
                 "--listen", "127.0.0.1:" + port));
+        command.addAll(options);
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
         builder.environment().putAll(environment);
         Process process = builder.start();
         BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
         String line = out.readLine();
-        return new JvirtdProcess(process, port, stateDir, line);
+        return new JvirtdProcess(process, port, stateDir, line, out);
     }
 
     String tcpUri() {
