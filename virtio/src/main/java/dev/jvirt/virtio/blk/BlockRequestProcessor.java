@@ -33,8 +33,8 @@ final class BlockRequestProcessor {
     private final long capacitySectors;
     private final int blockSize;
     private final byte[] id;
+    private final boolean readOnly;
     private final DiscardMode discard;
-    private final boolean zeroesOffered;
     private final int maxZeroSectors;
     private final int maxSegments;
     /** Whether a completed write must be flushed before it is reported (the guest sees no write cache). */
@@ -48,14 +48,14 @@ final class BlockRequestProcessor {
     /** Bytes of the writable part (before the status byte) this request has filled so far. */
     private long dataWritten;
 
-    BlockRequestProcessor(BlockDriver disk, long capacitySectors, int blockSize, byte[] id, DiscardMode discard,
-                          boolean zeroesOffered, int maxZeroSectors, int maxSegments, BooleanSupplier flushEachWrite) {
+    BlockRequestProcessor(BlockDriver disk, long capacitySectors, int blockSize, byte[] id, boolean readOnly,
+                          DiscardMode discard, int maxZeroSectors, int maxSegments, BooleanSupplier flushEachWrite) {
         this.disk = disk;
         this.capacitySectors = capacitySectors;
         this.blockSize = blockSize;
         this.id = id;
+        this.readOnly = readOnly;
         this.discard = discard;
-        this.zeroesOffered = zeroesOffered;
         this.maxZeroSectors = maxZeroSectors;
         this.maxSegments = maxSegments;
         this.flushEachWrite = flushEachWrite;
@@ -118,7 +118,7 @@ final class BlockRequestProcessor {
 
     private int write(DescriptorChain chain, long sector) throws IOException {
         long length = chain.readableLength() - VirtioBlk.REQUEST_HEADER_SIZE;
-        if (disk.isReadOnly() || !rangeOk(sector, length)) {
+        if (readOnly || !rangeOk(sector, length)) {
             return VirtioBlk.S_IOERR;
         }
         long position = sector * VirtioBlk.SECTOR_SIZE;
@@ -156,10 +156,12 @@ final class BlockRequestProcessor {
      * out, so a bad segment leaves the disk untouched.
      */
     private int discardOrZero(DescriptorChain chain, boolean writeZeroes) throws IOException {
-        if (!zeroesOffered) {
+        // Not offered on a read-only disk, and QEMU answers what it does not offer with UNSUPP.
+        if (readOnly) {
             return VirtioBlk.S_UNSUPP;
         }
         long payload = chain.readableLength() - VirtioBlk.REQUEST_HEADER_SIZE;
+        // QEMU treats a missing segment as a broken device; the header was fine, so an error status is enough here.
         if (payload == 0 || payload % VirtioBlk.SEGMENT_SIZE != 0 || payload / VirtioBlk.SEGMENT_SIZE > maxSegments) {
             return VirtioBlk.S_IOERR;
         }
@@ -172,7 +174,7 @@ final class BlockRequestProcessor {
                 return VirtioBlk.S_UNSUPP;
             }
             long sectors = Integer.toUnsignedLong(segmentView.getInt(8));
-            if (disk.isReadOnly() || sectors > maxZeroSectors
+            if (sectors > maxZeroSectors
                     || !rangeOk(segmentView.getLong(0), sectors * VirtioBlk.SECTOR_SIZE)) {
                 return VirtioBlk.S_IOERR;
             }

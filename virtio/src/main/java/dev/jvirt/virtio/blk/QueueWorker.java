@@ -6,6 +6,7 @@ import dev.jvirt.virtio.queue.DescriptorChain;
 import dev.jvirt.virtio.queue.Virtqueue;
 
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -13,6 +14,11 @@ import java.util.concurrent.locks.LockSupport;
  * wake it; disk I/O happens here, so a slow image never stalls a vCPU. The thread is a platform
  * thread that parks between kicks, and is never interrupted: an interrupt would close the image's
  * FileChannel under a request.
+ *
+ * <p>Reporting a broken queue calls into the transport (NEEDS_RESET, a config interrupt), which
+ * may well take the lock it holds while it resets the device; {@link #stop()} therefore does not
+ * wait for a worker that is inside that call. Such a worker touches nothing afterwards and ends
+ * as soon as the call returns.
  */
 final class QueueWorker {
 
@@ -31,8 +37,12 @@ final class QueueWorker {
     private final VirtioInterrupts interrupts;
     private final Breakage breakage;
     private final Thread thread;
+    private static final int RUNNING = 0;
+    private static final int REPORTING = 1;
+    private static final int STOPPED = 2;
+
     private final AtomicBoolean kicked = new AtomicBoolean();
-    private volatile boolean running = true;
+    private final AtomicInteger state = new AtomicInteger(RUNNING);
 
     QueueWorker(String name, int index, Virtqueue queue, BlockRequestProcessor processor, VirtioInterrupts interrupts,
                 Breakage breakage) {
@@ -59,9 +69,9 @@ final class QueueWorker {
 
     /** Stops after the request in hand and waits for the thread to end. */
     void stop() {
-        running = false;
+        int previous = state.getAndSet(STOPPED);
         LockSupport.unpark(thread);
-        if (Thread.currentThread() == thread) {
+        if (previous == REPORTING || Thread.currentThread() == thread) {
             return;
         }
         boolean interrupted = false;
@@ -78,7 +88,7 @@ final class QueueWorker {
     }
 
     private void run() {
-        while (running) {
+        while (state.get() != STOPPED) {
             if (kicked.getAndSet(false)) {
                 drain();
             } else {
@@ -96,11 +106,11 @@ final class QueueWorker {
             do {
                 queue.disableNotification();
                 DescriptorChain chain;
-                while (running && !breakage.isBroken() && (chain = queue.pop()) != null) {
+                while (running() && !breakage.isBroken() && (chain = queue.pop()) != null) {
                     int used = processor.process(chain);
                     queue.addUsed(chain.head(), used);
                 }
-                if (!running || breakage.isBroken()) {
+                if (!running() || breakage.isBroken()) {
                     return;
                 }
             } while (queue.enableNotification());
@@ -108,11 +118,26 @@ final class QueueWorker {
                 interrupts.usedBuffers(index);
             }
         } catch (VirtioException e) {
-            breakage.broken("queue " + index + ": " + e.getMessage());
+            report("queue " + index + ": " + e.getMessage());
         } catch (RuntimeException e) {
             // A bug, not the guest: still never let it kill the thread silently or reach a vCPU.
             LOG.log(System.Logger.Level.ERROR, "virtio-blk queue " + index + " failed", e);
-            breakage.broken("queue " + index + ": internal error " + e);
+            report("queue " + index + ": internal error " + e);
+        }
+    }
+
+    private boolean running() {
+        return state.get() == RUNNING;
+    }
+
+    /** A device being reset needs no NEEDS_RESET; otherwise stop() must know not to wait for us. */
+    private void report(String why) {
+        if (state.compareAndSet(RUNNING, REPORTING)) {
+            try {
+                breakage.broken(why);
+            } finally {
+                state.compareAndSet(REPORTING, RUNNING);
+            }
         }
     }
 }

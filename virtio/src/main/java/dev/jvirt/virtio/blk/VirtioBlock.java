@@ -12,6 +12,7 @@ import dev.jvirt.virtio.queue.Virtqueue;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -45,18 +46,20 @@ public final class VirtioBlock implements VirtioDevice, AutoCloseable {
     private final String name;
     private final long capacitySectors;
     private final byte[] id;
+    private final boolean readOnly;
+    private final int maxZeroSectors;
     private final long features;
     private final BlockConfigSpace config;
 
     private final Object lifecycle = new Object();
     private volatile QueueWorker[] workers;
     private final AtomicBoolean broken = new AtomicBoolean();
-    private DeviceContext context;
+    private volatile DeviceContext context;
 
     /**
      * A device over an open image; the device owns it from now on and closes it in {@link #close()}.
      * Of {@code options}, {@code path} and {@code format} are not used (the image is already open);
-     * {@code readOnly} is the image's own.
+     * the disk is read-only if either {@code options.readOnly()} or the image says so.
      */
     public VirtioBlock(BlockDriver disk, VirtioBlockOptions options) {
         this.disk = disk;
@@ -64,10 +67,10 @@ public final class VirtioBlock implements VirtioDevice, AutoCloseable {
         this.name = "virtio-blk" + INSTANCES.incrementAndGet();
         this.capacitySectors = disk.size() / VirtioBlk.SECTOR_SIZE;
         this.id = idBytes(options.serial());
-        boolean readOnly = disk.isReadOnly();
+        this.readOnly = options.readOnly() || disk.isReadOnly();
         int blockSize = options.logicalBlockSize();
         // A segment length in sectors must stay a whole number of logical blocks.
-        int maxZeroSectors = MAX_ZERO_SECTORS / (blockSize / VirtioBlk.SECTOR_SIZE) * (blockSize / VirtioBlk.SECTOR_SIZE);
+        this.maxZeroSectors = MAX_ZERO_SECTORS / (blockSize / VirtioBlk.SECTOR_SIZE) * (blockSize / VirtioBlk.SECTOR_SIZE);
         long offered = VirtioFeatures.bit(VirtioFeatures.VERSION_1)
                 | VirtioFeatures.bit(VirtioFeatures.RING_INDIRECT_DESC)
                 | VirtioFeatures.bit(VirtioFeatures.RING_EVENT_IDX)
@@ -190,8 +193,7 @@ public final class VirtioBlock implements VirtioDevice, AutoCloseable {
                     queue.activate(context.memory(), eventIndex, indirect);
                 }
                 BlockRequestProcessor processor = new BlockRequestProcessor(disk, capacitySectors,
-                        options.logicalBlockSize(), id, options.discard(), !disk.isReadOnly(),
-                        config.read(VirtioBlk.CONFIG_MAX_WRITE_ZEROES_SECTORS, 4), MAX_ZERO_SEGMENTS,
+                        options.logicalBlockSize(), id, readOnly, options.discard(), maxZeroSectors, MAX_ZERO_SEGMENTS,
                         () -> cacheHonoursFlush && !(canFlush && config.writeback()));
                 started[i] = new QueueWorker(name + "-q" + i, i, queue, processor, context.interrupts(), breakage);
             }
@@ -264,7 +266,7 @@ public final class VirtioBlock implements VirtioDevice, AutoCloseable {
         if (current == null) {
             return List.of();
         }
-        java.util.ArrayList<Thread> threads = new java.util.ArrayList<>();
+        List<Thread> threads = new ArrayList<>();
         for (QueueWorker worker : current) {
             if (worker != null) {
                 threads.add(worker.thread());

@@ -36,6 +36,8 @@ final class BlkGuest implements AutoCloseable {
     final List<DriverQueue> drivers = new ArrayList<>();
     final List<Virtqueue> queues = new ArrayList<>();
     final AtomicInteger needsReset = new AtomicInteger();
+    /** Runs inside the needsReset callback first, as a transport's own locking would. */
+    volatile Runnable needsResetHook = () -> { };
     final AtomicIntegerArray interrupts;
     private final Semaphore interruptRaised = new Semaphore(0);
 
@@ -69,6 +71,7 @@ final class BlkGuest implements AutoCloseable {
         };
         device.activate(new DeviceContext(memory, features & device.deviceFeatures(), queues, sink,
                 () -> {
+                    needsResetHook.run();
                     needsReset.incrementAndGet();
                     interruptRaised.release();
                 }));

@@ -4,6 +4,7 @@ import dev.jvirt.virtio.VirtioDeviceType;
 import dev.jvirt.virtio.VirtioFeatures;
 import dev.jvirt.virtio.testing.DriverQueue;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
@@ -11,6 +12,10 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -184,6 +189,39 @@ class VirtioBlockLifecycleTest {
             BlkGuest.Completion read = guest.read(0, 512);
             assertEquals(VirtioBlk.S_OK, read.status());
             assertEquals(0x42, read.data()[0], "the zero write above never happened");
+        }
+    }
+
+    @Test
+    @Timeout(value = 20, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void resetUnderTheTransportLockDoesNotWaitForAWorkerBlockedOnThatLock() throws Exception {
+        try (BlkGuest guest = new BlkGuest(VirtioBlock.open(VirtioBlockOptions.of(disk()))).activate()) {
+            Object transportLock = new Object();
+            guest.needsResetHook = () -> {
+                synchronized (transportLock) {
+                    // the transport sets NEEDS_RESET under its lock
+                }
+            };
+            Thread worker = guest.device.workerThreads().getFirst();
+            DriverQueue driver = guest.driver(0);
+            long header = driver.allocate(BlkGuest.header(VirtioBlk.T_IN, 0));
+            driver.addChain(List.of(DriverQueue.Buffer.readable(header, 16)));
+            ExecutorService vcpu = Executors.newSingleThreadExecutor();
+            try {
+                Future<?> reset = vcpu.submit(() -> {
+                    synchronized (transportLock) {
+                        guest.device.queueNotify(0);
+                        Thread.sleep(200);   // the worker is now waiting for transportLock in needsReset
+                        guest.device.reset();
+                    }
+                    return null;
+                });
+                reset.get(5, TimeUnit.SECONDS);
+            } finally {
+                vcpu.shutdownNow();
+            }
+            worker.join(5000);
+            assertFalse(worker.isAlive(), "the worker ends once the callback returns");
         }
     }
 
