@@ -117,7 +117,9 @@ public final class KvmNotifyRouter implements NotifyRouter, AutoCloseable {
             try {
                 poller.await(-1, this::dispatch);
             } catch (NativeException e) {
-                LOG.log(Level.ERROR, "ioeventfd thread stops: " + e.getMessage());
+                if (!stopping) { // a kick that closed the router closes the poller under us
+                    LOG.log(Level.ERROR, "ioeventfd thread stops, queue kicks are lost: " + e.getMessage());
+                }
                 return;
             }
         }

@@ -96,4 +96,20 @@ class KvmNotifyRouterTest {
                 .anyMatch(t -> t.getName().equals(KvmNotifyRouter.THREAD_NAME) && t.isAlive()));
         assertNull(router.route(0x3000, 2, kick("late")), "a closed router routes nothing");
     }
+
+    @Test
+    void aKickMayCloseItsOwnRoute() throws Exception {
+        router = new KvmNotifyRouter(kvm);
+        NotifyRouter.Route[] self = new NotifyRouter.Route[1];
+        self[0] = router.route(0x1000, 2, () -> {
+            self[0].close(); // a device reset triggered from its own kick
+            kicks.add("closed");
+        });
+        kvm.guestWrites(0x1000);
+        assertEquals("closed", kicks.poll(5, TimeUnit.SECONDS));
+        assertTrue(kvm.ioeventfds.isEmpty());
+        assertNotNull(router.route(0x2000, 2, kick("next")));
+        kvm.guestWrites(0x2000);
+        assertEquals("next@ioeventfd", kicks.poll(5, TimeUnit.SECONDS), "the event thread carries on");
+    }
 }
