@@ -103,18 +103,21 @@ final class QueueWorker {
      */
     private void drain() {
         try {
+            boolean added = false;
             do {
                 queue.disableNotification();
                 DescriptorChain chain;
                 while (running() && !breakage.isBroken() && (chain = queue.pop()) != null) {
                     int used = processor.process(chain);
                     queue.addUsed(chain.head(), used);
+                    added = true;
                 }
                 if (!running() || breakage.isBroken()) {
                     return;
                 }
             } while (queue.enableNotification());
-            if (queue.needsInterrupt()) {
+            // Without EVENT_IDX the queue would say yes to an empty batch too (a kick with nothing new).
+            if (added && queue.needsInterrupt()) {
                 interrupts.usedBuffers(index);
             }
         } catch (VirtioException e) {

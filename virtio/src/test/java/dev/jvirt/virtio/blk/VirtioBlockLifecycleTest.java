@@ -166,6 +166,21 @@ class VirtioBlockLifecycleTest {
     }
 
     @Test
+    void withoutEventIndexEachBatchInterruptsOnceAndNoInterruptIsHonoured() throws Exception {
+        try (BlkGuest guest = new BlkGuest(VirtioBlock.open(VirtioBlockOptions.of(disk())))
+                .activate(~(1L << VirtioFeatures.RING_EVENT_IDX))) {
+            Thread.sleep(50);
+            assertEquals(0, guest.interrupts.get(0), "activation alone completes nothing");
+            guest.read(0, 512);
+            assertEquals(1, guest.interrupts.get(0));
+            guest.driver(0).setNoInterrupt(true);
+            guest.read(0, 512);
+            assertEquals(1, guest.interrupts.get(0));
+            assertEquals(0, guest.driver(0).usedFlags(), "kicks are wanted again once the queue is drained");
+        }
+    }
+
+    @Test
     void chainWithoutStatusByteNeedsResetAndTheDeviceWorksAgainAfterReset() throws Exception {
         try (BlkGuest guest = new BlkGuest(VirtioBlock.open(VirtioBlockOptions.of(disk()))).activate()) {
             DriverQueue driver = guest.driver(0);
