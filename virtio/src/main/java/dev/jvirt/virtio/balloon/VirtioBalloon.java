@@ -283,6 +283,9 @@ public final class VirtioBalloon implements VirtioDevice {
 
     @Override
     public synchronized void activate(DeviceContext context) throws VirtioException {
+        for (int queue = 0; queue < queueCount(); queue++) {
+            usable(context, queue);
+        }
         this.context = context;
         this.broken = false;
         this.heldStats = null;
@@ -314,7 +317,7 @@ public final class VirtioBalloon implements VirtioDevice {
             return;
         }
         Virtqueue queue = context.queues().get(queueIndex);
-        if (!queue.isActive()) {
+        if (!queue.isReady() || !queue.isActive()) {
             return;
         }
         try {
@@ -340,6 +343,26 @@ public final class VirtioBalloon implements VirtioDevice {
             LOG.log(System.Logger.Level.WARNING, "virtio-balloon: queue " + queueIndex + ": " + e.getMessage() + "; device needs reset");
             context.needsReset().run();
         }
+    }
+
+    /**
+     * The queue if the driver enabled it, activated with the negotiated ring features if the
+     * transport has not done so already; null if the driver left it off.
+     */
+    private static Virtqueue usable(DeviceContext context, int index) throws VirtioException {
+        Virtqueue queue = context.queues().get(index);
+        if (!queue.isReady()) {
+            return null;
+        }
+        if (!queue.isActive()) {
+            try {
+                queue.activate(context.memory(), context.hasFeature(VirtioFeatures.RING_EVENT_IDX),
+                        context.hasFeature(VirtioFeatures.RING_INDIRECT_DESC));
+            } catch (VirtioException e) {
+                throw new VirtioException("virtio-balloon queue " + index + ": " + e.getMessage());
+            }
+        }
+        return queue;
     }
 
     private void inflate(DescriptorChain chain) {

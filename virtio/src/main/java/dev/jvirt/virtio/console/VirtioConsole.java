@@ -171,19 +171,41 @@ public final class VirtioConsole implements VirtioDevice {
 
     @Override
     public void activate(DeviceContext context) throws VirtioException {
-        Virtqueue rx = context.queues().get(RECEIVEQ);
-        Virtqueue tx = context.queues().get(TRANSMITQ);
+        Virtqueue rx = usable(context, RECEIVEQ);
+        Virtqueue tx = usable(context, TRANSMITQ);
         broken = false;
         this.context = context;
         synchronized (transmitLock) {
-            transmitQueue = tx.isActive() ? tx : null;
+            transmitQueue = tx;
             generation++;
         }
         synchronized (receiveLock) {
-            receiveQueue = rx.isActive() ? rx : null;
+            receiveQueue = rx;
             // Input typed before the driver came up goes out as soon as it posts buffers.
             deliverPending();
         }
+        // Output made available before DRIVER_OK had its kick dropped by the transport.
+        kickTransmit();
+    }
+
+    /**
+     * The queue if the driver enabled it, activated with the negotiated ring features if the
+     * transport has not done so already; null if the driver left it off.
+     */
+    private static Virtqueue usable(DeviceContext context, int index) throws VirtioException {
+        Virtqueue queue = context.queues().get(index);
+        if (!queue.isReady()) {
+            return null;
+        }
+        if (!queue.isActive()) {
+            try {
+                queue.activate(context.memory(), context.hasFeature(VirtioFeatures.RING_EVENT_IDX),
+                        context.hasFeature(VirtioFeatures.RING_INDIRECT_DESC));
+            } catch (VirtioException e) {
+                throw new VirtioException("virtio-console queue " + index + ": " + e.getMessage());
+            }
+        }
+        return queue;
     }
 
     @Override

@@ -122,16 +122,39 @@ public final class VirtioRng implements VirtioDevice {
     }
 
     @Override
-    public synchronized void activate(DeviceContext context) throws VirtioException {
-        Virtqueue requests = context.queues().getFirst();
-        this.context = context;
-        // A driver may leave the queue off; it then simply gets no entropy.
-        this.queue = requests.isActive() ? requests : null;
-        this.broken = false;
-        this.quota = maxBytesPerPeriod;
-        this.periodStart = System.nanoTime();
-        this.refillScheduled = false;
-        this.generation++;
+    public void activate(DeviceContext context) throws VirtioException {
+        synchronized (this) {
+            // A driver may leave the queue off; it then simply gets no entropy.
+            this.queue = usable(context, 0);
+            this.context = context;
+            this.broken = false;
+            this.quota = maxBytesPerPeriod;
+            this.periodStart = System.nanoTime();
+            this.refillScheduled = false;
+            this.generation++;
+        }
+        // Requests made available before DRIVER_OK had their kick dropped by the transport.
+        process();
+    }
+
+    /**
+     * The queue if the driver enabled it, activated with the negotiated ring features if the
+     * transport has not done so already; null if the driver left it off.
+     */
+    private static Virtqueue usable(DeviceContext context, int index) throws VirtioException {
+        Virtqueue queue = context.queues().get(index);
+        if (!queue.isReady()) {
+            return null;
+        }
+        if (!queue.isActive()) {
+            try {
+                queue.activate(context.memory(), context.hasFeature(VirtioFeatures.RING_EVENT_IDX),
+                        context.hasFeature(VirtioFeatures.RING_INDIRECT_DESC));
+            } catch (VirtioException e) {
+                throw new VirtioException("virtio-rng queue " + index + ": " + e.getMessage());
+            }
+        }
+        return queue;
     }
 
     @Override

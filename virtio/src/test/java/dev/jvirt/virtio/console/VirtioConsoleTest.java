@@ -97,6 +97,14 @@ class VirtioConsoleTest {
     }
 
     @Test
+    void outputQueuedBeforeDriverOkIsWrittenAtActivation() throws Exception {
+        int head = tx.addChain(List.of(Buffer.readable(tx.allocate(ascii("early")), 5)));
+        activate(inline(64));
+        assertEquals("early", output.toString(StandardCharsets.US_ASCII));
+        assertEquals(new DriverQueue.Used(head, 0), tx.nextUsed());
+    }
+
+    @Test
     void blockingOutputDoesNotHoldTheKickingThread() throws Exception {
         CountDownLatch release = new CountDownLatch(1);
         ByteArrayOutputStream written = new ByteArrayOutputStream();

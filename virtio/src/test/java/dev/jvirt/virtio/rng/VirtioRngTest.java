@@ -39,6 +39,10 @@ class VirtioRngTest {
     private VirtioRng activated(VirtioRng rng) throws Exception {
         Virtqueue queue = driver.deviceQueue(VirtioRng.QUEUE_SIZE);
         queue.activate(memory, false, true);
+        return activated(rng, queue);
+    }
+
+    private VirtioRng activated(VirtioRng rng, Virtqueue queue) throws Exception {
         VirtioInterrupts interrupts = new VirtioInterrupts() {
             @Override
             public void usedBuffers(int q) {
@@ -72,6 +76,16 @@ class VirtioRngTest {
         byte[] guard = new byte[12];
         Arrays.fill(guard, (byte) 0x5A);
         assertArrayEquals(guard, memory.read(first + 100, 12), "nothing written past the buffer");
+    }
+
+    @Test
+    void requestMadeBeforeDriverOkIsServedAtActivation() throws Exception {
+        // The transport drops kicks before DRIVER_OK, and here leaves the ring for the device to map.
+        Virtqueue queue = driver.deviceQueue(VirtioRng.QUEUE_SIZE);
+        long buffer = driver.allocate(32);
+        int head = driver.addChain(List.of(Buffer.writable(buffer, 32)));
+        activated(new VirtioRng(), queue);
+        assertEquals(new DriverQueue.Used(head, 32), driver.nextUsed());
     }
 
     @Test
