@@ -10,6 +10,11 @@ import java.util.function.IntConsumer;
  * (status and enable), the PM1a control block, and the 3.579545 MHz PM timer. A guest power-off
  * writes SLP_TYP=S5 with SLP_EN to the control register; the host's power button sets
  * PWRBTN_STS and raises the SCI if the guest enabled it.
+ *
+ * <p>It also holds the GPE0 block (ACPI 6.4, 4.8.4.1), which the machine maps at its own ports
+ * through {@link #gpe0Block()}: 16 general-purpose event status bits (write 1 to clear) and their
+ * enables. The SCI is one level-triggered line, asserted while any enabled PM1 or GPE0 event is
+ * pending, so both halves decide it under one lock.
  */
 public final class AcpiPmDevice implements PortIoDevice {
 
@@ -17,6 +22,11 @@ public final class AcpiPmDevice implements PortIoDevice {
     public static final int PM1_CONTROL_OFFSET = 4;   // PM1_CNT (2 bytes)
     public static final int PM_TIMER_OFFSET = 8;      // PM_TMR (4 bytes)
     public static final int REGISTER_BLOCK_SIZE = 12;
+
+    /** GPE0_BLK_LEN: a 2-byte status register followed by a 2-byte enable register. */
+    public static final int GPE0_BLOCK_SIZE = 4;
+    /** GPE0 events are numbered 0-15; the DSDT's \_GPE._Exx methods name them in hex. */
+    public static final int GPE0_EVENTS = 8 * GPE0_BLOCK_SIZE / 2;
 
     /** The SLP_TYP value our DSDT's \_S5 object names. */
     public static final int SLP_TYP_S5 = 5;
@@ -34,7 +44,10 @@ public final class AcpiPmDevice implements PortIoDevice {
     private int status;
     private int enable;
     private int control = SCI_EN;
+    private int gpeStatus;
+    private int gpeEnable;
     private boolean sciAsserted;
+    private final PortIoDevice gpe0Block = new Gpe0Block();
 
     /**
      * @param sleepRequest called with the requested sleep state (5 for S5, power off) when the guest
@@ -90,13 +103,65 @@ public final class AcpiPmDevice implements PortIoDevice {
         updateSci();
     }
 
+    /**
+     * Sets GPE0 status bit {@code event} (a hardware event happened) and raises the SCI if the
+     * guest enabled that event; the bit stays set until the guest clears it.
+     */
+    public synchronized void raiseGpe(int event) {
+        if (event < 0 || event >= GPE0_EVENTS) {
+            throw new IllegalArgumentException("GPE0 has events 0-" + (GPE0_EVENTS - 1) + ", not " + event);
+        }
+        gpeStatus |= 1 << event;
+        updateSci();
+    }
+
+    /** The GPE0 registers, to be registered at the port the FADT's GPE0_BLK names, {@link #GPE0_BLOCK_SIZE} long. */
+    public PortIoDevice gpe0Block() {
+        return gpe0Block;
+    }
+
+    /**
+     * GPE0_STS at offsets 0-1, GPE0_EN at 2-3. ACPICA accesses each byte on its own (the FADT's
+     * GAS says byte access), but wider accesses are split the same way.
+     */
+    private final class Gpe0Block implements PortIoDevice {
+
+        @Override
+        public int read(int offset, int size) {
+            if (offset < 0 || offset >= GPE0_BLOCK_SIZE) {
+                return 0;
+            }
+            synchronized (AcpiPmDevice.this) {
+                long registers = (gpeStatus & 0xFFFFL) | ((gpeEnable & 0xFFFFL) << 16);
+                return (int) (registers >>> (8 * offset));
+            }
+        }
+
+        @Override
+        public void write(int offset, int size, int value) {
+            synchronized (AcpiPmDevice.this) {
+                for (int i = 0; i < size && offset >= 0 && offset + i < GPE0_BLOCK_SIZE; i++) {
+                    int b = (value >>> (8 * i)) & 0xFF;
+                    int at = offset + i;
+                    if (at < 2) {
+                        gpeStatus &= ~(b << (8 * at));                  // write 1 to clear
+                    } else {
+                        int shift = 8 * (at - 2);
+                        gpeEnable = (gpeEnable & ~(0xFF << shift)) | (b << shift);
+                    }
+                }
+                updateSci();
+            }
+        }
+    }
+
     private int timer() {
         long ticks = (System.nanoTime() - timerEpoch) * PM_TIMER_HZ / 1_000_000_000L;
         return (int) (ticks & 0xFF_FFFF); // 24-bit timer (FADT TMR_VAL_EXT clear)
     }
 
     private void updateSci() {
-        boolean pending = (status & enable & STATUS_WRITABLE) != 0;
+        boolean pending = (status & enable & STATUS_WRITABLE) != 0 || (gpeStatus & gpeEnable) != 0;
         if (pending != sciAsserted) {
             sciAsserted = pending;
             sci.setLevel(pending);

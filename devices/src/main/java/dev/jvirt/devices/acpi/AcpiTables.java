@@ -1,5 +1,7 @@
 package dev.jvirt.devices.acpi;
 
+import dev.jvirt.devices.pci.PciHotplugController;
+
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -105,6 +107,12 @@ public final class AcpiTables {
         b.put(88, (byte) 4);                                   // PM1_EVT_LEN
         b.put(89, (byte) 2);                                   // PM1_CNT_LEN
         b.put(91, (byte) 4);                                   // PM_TMR_LEN
+        if (config.gpe0Base() != 0) {
+            b.putInt(80, config.gpe0Base());
+            b.put(92, (byte) AcpiPmDevice.GPE0_BLOCK_SIZE);    // GPE0_BLK_LEN
+            // ACPICA reads and writes GPE registers a byte at a time.
+            gas(b, 220, config.gpe0Base(), 8 * AcpiPmDevice.GPE0_BLOCK_SIZE, 1);
+        }
         b.putShort(96, (short) 101);                           // C2 latency > 100: no C2
         b.putShort(98, (short) 1001);                          // C3 latency > 1000: no C3
         b.put(108, (byte) 0x32);                               // CMOS century register
@@ -171,6 +179,47 @@ public final class AcpiTables {
         return Aml.packageOf(entries);
     }
 
+    /** The DSDT name of {@code slot}'s object: S01 .. S1F, as ASL's hex habit has it. */
+    static String slotName(int slot) {
+        return String.format("S%02X", slot);
+    }
+
+    /**
+     * What \_SB.PCI0 holds for ACPI PCI hot-plug, as QEMU's pc machine has it: the controller's
+     * registers as fields, one device per hot-pluggable slot (Linux's acpiphp takes an object
+     * with _ADR and _EJ0 under a host bridge as a slot, named by _SUN), and PCNT, which the
+     * GPE handler calls to Notify each slot that gained a device or is asked to give one up.
+     */
+    private static byte[][] pciHotplug(AcpiConfig config) {
+        int base = config.pciHotplugBase();
+        List<byte[]> terms = new ArrayList<>();
+        int fieldFlags = Aml.ACCESS_DWORD | Aml.UPDATE_WRITE_AS_ZEROS;   // NoLock
+        terms.add(Aml.operationRegion("PCST", Aml.SYSTEM_IO, base + PciHotplugController.UP_OFFSET, 8));
+        terms.add(Aml.field("PCST", fieldFlags, new Aml.FieldUnit("PCIU", 32), new Aml.FieldUnit("PCID", 32)));
+        terms.add(Aml.operationRegion("SEJ", Aml.SYSTEM_IO, base + PciHotplugController.EJECT_OFFSET, 4));
+        terms.add(Aml.field("SEJ", fieldFlags, new Aml.FieldUnit("B0EJ", 32)));
+        // PCEJ(slot): the guest is done with the slot's device; the machine removes it.
+        terms.add(Aml.method("PCEJ", 1, Aml.store(Aml.shiftLeft(Aml.integer(1), Aml.arg(0)), "B0EJ")));
+        List<byte[]> notifies = new ArrayList<>();
+        for (int slot = 0; slot < 32; slot++) {
+            if ((config.hotpluggableSlots() & (1 << slot)) == 0) {
+                continue;
+            }
+            terms.add(Aml.device(slotName(slot),
+                    Aml.name("_ADR", Aml.integer((long) slot << 16)),
+                    Aml.name("_SUN", Aml.integer(slot)),
+                    Aml.method("_EJ0", 1, Aml.call("PCEJ", Aml.reference("_SUN")))));
+            notifies.add(Aml.ifThen(Aml.and(Aml.arg(0), Aml.integer(1L << slot)), Aml.notify(slotName(slot), Aml.arg(1))));
+        }
+        // DVNT(slots, event): Notify every slot whose bit is set with the event.
+        terms.add(Aml.method("DVNT", 2, notifies.toArray(byte[][]::new)));
+        // PCNT: PCIU clears as it is read, so each event is delivered once; PCID stays until ejected.
+        terms.add(Aml.method("PCNT", 0,
+                Aml.call("DVNT", Aml.reference("PCIU"), Aml.integer(Aml.NOTIFY_DEVICE_CHECK)),
+                Aml.call("DVNT", Aml.reference("PCID"), Aml.integer(Aml.NOTIFY_EJECT_REQUEST))));
+        return terms.toArray(byte[][]::new);
+    }
+
     static byte[] dsdt(AcpiConfig config) {
         byte[] pciResources = new ResourceTemplate()
                 .busNumbers(0, 0xFF)
@@ -179,15 +228,29 @@ public final class AcpiTables {
                 .ioRange(0x0D00, 0xFFFF)
                 .memoryRange(config.pciMmioStart(), config.pciMmioEnd())
                 .toBuffer();
+        boolean hotplug = config.pciHotplugBase() != 0;
+        byte[] pci0 = Aml.device("PCI0",
+                Aml.name("_HID", Aml.eisaId("PNP0A03")),
+                Aml.name("_ADR", Aml.integer(0)),
+                Aml.name("_UID", Aml.integer(0)),
+                Aml.name("_BBN", Aml.integer(0)),
+                Aml.name("_CRS", pciResources),
+                Aml.name("_PRT", pciRoutingTable()),
+                hotplug ? Aml.concat(pciHotplug(config)) : new byte[0]);
+        byte[] hotplugTerms = new byte[0];
+        if (hotplug) {
+            hotplugTerms = Aml.concat(
+                    // Motherboard resources: keeps Linux from handing the controller's ports to a PCI BAR.
+                    Aml.scope("\\_SB", Aml.device("PHPR",
+                            Aml.name("_HID", Aml.eisaId("PNP0C02")),
+                            Aml.name("_UID", Aml.string("PCI hot-plug")),
+                            Aml.name("_CRS", new ResourceTemplate().io(config.pciHotplugBase(), PciHotplugController.PORT_COUNT).toBuffer()))),
+                    Aml.scope("\\_GPE", Aml.method(String.format("_E%02X", PciHotplugController.GPE_EVENT), 0,
+                            Aml.call("\\_SB.PCI0.PCNT"))));
+        }
         byte[] body = Aml.concat(
                 Aml.scope("\\_SB",
-                        Aml.device("PCI0",
-                                Aml.name("_HID", Aml.eisaId("PNP0A03")),
-                                Aml.name("_ADR", Aml.integer(0)),
-                                Aml.name("_UID", Aml.integer(0)),
-                                Aml.name("_BBN", Aml.integer(0)),
-                                Aml.name("_CRS", pciResources),
-                                Aml.name("_PRT", pciRoutingTable())),
+                        pci0,
                         Aml.device("COM1",
                                 Aml.name("_HID", Aml.eisaId("PNP0501")),
                                 Aml.name("_UID", Aml.integer(1)),
@@ -200,7 +263,8 @@ public final class AcpiTables {
                                 Aml.name("_CRS", new ResourceTemplate().io(0x60, 1).io(0x64, 1).irq(1).toBuffer()))),
                 // \_S5: the SLP_TYP values the guest writes to PM1a/PM1b control to power off.
                 Aml.name("\\_S5", Aml.packageOf(Aml.integer(AcpiPmDevice.SLP_TYP_S5), Aml.integer(AcpiPmDevice.SLP_TYP_S5),
-                        Aml.integer(0), Aml.integer(0))));
+                        Aml.integer(0), Aml.integer(0))),
+                hotplugTerms);
         ByteBuffer b = header("DSDT", HEADER_SIZE + body.length, 2);
         b.position(HEADER_SIZE);
         b.put(body);

@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class AcpiPmDeviceTest {
@@ -49,5 +50,76 @@ class AcpiPmDeviceTest {
             pm.read(offset, 1);
         }
         assertTrue(sleeps.isEmpty());
+    }
+
+    // ACPICA's view of GPE0: status bytes at offsets 0-1, enable bytes at 2-3, one byte at a time.
+    private int gpeStatusByte(int index) {
+        return pm.gpe0Block().read(index, 1) & 0xFF;
+    }
+
+    @Test
+    void gpeRaisesSciOnlyWhileEnabledAndStatusIsWriteOneToClear() {
+        pm.raiseGpe(1);
+        assertTrue(sci.isEmpty(), "no SCI while GPE 1 is disabled");
+        assertEquals(0x02, gpeStatusByte(0), "status latched even while disabled");
+        pm.gpe0Block().write(2, 1, 0x02);
+        assertEquals(List.of(true), sci, "enabling a pending GPE raises the SCI");
+        assertEquals(0x02, pm.gpe0Block().read(2, 1) & 0xFF, "enable reads back");
+        pm.gpe0Block().write(0, 1, 0x01);
+        assertEquals(0x02, gpeStatusByte(0), "writing 1 to another bit leaves GPE 1 set");
+        pm.gpe0Block().write(0, 1, 0x02);
+        assertEquals(0, gpeStatusByte(0));
+        assertEquals(List.of(true, false), sci, "clearing the status drops the SCI");
+        pm.raiseGpe(1);
+        assertEquals(List.of(true, false, true), sci, "a new event with the GPE still enabled raises it again");
+        pm.gpe0Block().write(2, 1, 0x00);
+        assertEquals(List.of(true, false, true, false), sci, "disabling the GPE drops the SCI, status stays");
+        assertEquals(0x02, gpeStatusByte(0));
+    }
+
+    @Test
+    void highGpesLiveInTheSecondByteAndWordAccessesSpanBoth() {
+        pm.raiseGpe(9);
+        assertEquals(0, gpeStatusByte(0));
+        assertEquals(0x02, gpeStatusByte(1));
+        pm.gpe0Block().write(3, 1, 0x02);
+        assertEquals(List.of(true), sci);
+        assertEquals(0x0200, pm.gpe0Block().read(2, 2) & 0xFFFF);
+        pm.raiseGpe(0);
+        assertEquals(0x0201, pm.gpe0Block().read(0, 2) & 0xFFFF);
+        pm.gpe0Block().write(0, 2, 0x0201);
+        assertEquals(0, pm.gpe0Block().read(0, 2) & 0xFFFF, "a word write clears both bytes");
+        assertEquals(List.of(true, false), sci);
+        assertThrows(IllegalArgumentException.class, () -> pm.raiseGpe(16));
+        assertThrows(IllegalArgumentException.class, () -> pm.raiseGpe(-1));
+    }
+
+    @Test
+    void pm1AndGpeShareTheOneSciLine() {
+        pm.write(2, 2, AcpiPmDevice.PWRBTN);
+        pm.gpe0Block().write(2, 1, 0x02);
+        pm.pressPowerButton();
+        pm.raiseGpe(1);
+        assertEquals(List.of(true), sci, "one level line, asserted once");
+        pm.write(0, 2, AcpiPmDevice.PWRBTN);
+        assertEquals(List.of(true), sci, "the GPE still holds the SCI after PM1 is cleared");
+        pm.pressPowerButton();
+        pm.gpe0Block().write(0, 1, 0x02);
+        assertEquals(List.of(true), sci, "PM1 still holds it after the GPE is cleared");
+        pm.write(0, 2, AcpiPmDevice.PWRBTN);
+        assertEquals(List.of(true, false), sci, "dropped only when neither wants it");
+    }
+
+    @Test
+    void garbageGpeAccessesAreHarmless() {
+        for (int offset = -1; offset <= AcpiPmDevice.GPE0_BLOCK_SIZE; offset++) {
+            for (int size : new int[] {1, 2, 4, 3}) {
+                pm.gpe0Block().write(offset, size, 0xFFFFFFFF);
+                pm.gpe0Block().read(offset, size);
+            }
+        }
+        assertEquals(0xFFFF, pm.gpe0Block().read(2, 2) & 0xFFFF, "all enables set by the writes");
+        assertTrue(sci.isEmpty(), "no status was ever set");
+        assertEquals(0, pm.read(0, 2), "PM1 untouched");
     }
 }
