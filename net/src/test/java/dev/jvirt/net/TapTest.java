@@ -37,8 +37,8 @@ class TapTest {
 
     @BeforeAll
     static void tapsAvailable() {
-        try (Tap ignored = Tap.open(null)) {
-            // Creating one works here.
+        try {
+            Tap.open(null).close();
         } catch (NetException e) {
             Assumptions.abort("no TAP devices here: " + e.getMessage());
         }

@@ -8,6 +8,8 @@ import dev.jvirt.virtio.queue.DescriptorChain;
 import dev.jvirt.virtio.queue.Virtqueue;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
 
 /**
@@ -34,6 +36,13 @@ final class RxPath {
     private final ArrayDeque<DescriptorChain> held = new ArrayDeque<>();
     private long heldBytes;
     private final IoVector vector = new IoVector();
+    /**
+     * Host memory after the guest's buffers in every read: a frame that spills into it did not
+     * fit. Backends report a cut frame as its own length or as what fit (FrameBackend#receive),
+     * so without it a frame cut to exactly the buffers' size would pass for a whole one.
+     */
+    private final MemorySegment overflow = Arena.ofAuto().allocate(64, 8);
+    private long guestCapacity;
     private boolean vectorStale = true;
     private final byte[] header = new byte[VirtioNetHeader.SIZE];
 
@@ -108,23 +117,22 @@ final class RxPath {
         fill:
         for (DescriptorChain chain : held) {
             for (Descriptor descriptor : chain.writable()) {
-                if (!vector.add(descriptor.memory())) {
+                if (vector.count() == vector.capacity() - 1) {
                     break fill;
                 }
+                vector.add(descriptor.memory());
             }
             if (!mergeable || vector.length() >= largestPacket) {
                 break;
             }
         }
+        guestCapacity = vector.length();
+        vector.add(overflow);
         vectorStale = false;
     }
 
     private void deliver(int length) {
-        long capacity = vector.length();
-        // Backends report a frame cut short as its whole length or as the buffer's (see
-        // FrameBackend#receive); a full buffer smaller than the largest frame may be either.
-        boolean cut = length > capacity || (length == capacity && capacity < largestPacket);
-        if (cut || length < VirtioNetHeader.SIZE) {
+        if (length > guestCapacity || length < VirtioNetHeader.SIZE) {
             // The held buffers were scribbled on but never returned: they serve the next frame.
             counters.rxDropped.incrementAndGet();
             return;

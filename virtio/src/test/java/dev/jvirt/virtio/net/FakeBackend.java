@@ -12,7 +12,7 @@ import java.util.concurrent.TimeUnit;
  * A backend in memory: frames the test injects wait until the device reads them, frames the
  * device sends are kept. It counts reads and waits, so a test can tell a device that sleeps
  * from one that spins. A frame too big for the buffer is cut and its full length returned, as
- * older Linux TAPs do.
+ * older Linux TAPs do, or the buffer's length, as newer ones do.
  */
 final class FakeBackend implements FrameBackend {
 
@@ -24,6 +24,8 @@ final class FakeBackend implements FrameBackend {
     private int awaitCalls;
     private int offloadsInForce = -1;
     private boolean woken;
+    /** Report a cut frame as the buffer's length (Linux 6.x TAPs) rather than its own. */
+    private boolean cutReportsBufferLength;
 
     FakeBackend(int offloads, int mtu) {
         this.offloads = offloads;
@@ -38,6 +40,10 @@ final class FakeBackend implements FrameBackend {
     synchronized void inject(byte[] packet) {
         incoming.addLast(packet);
         notifyAll();
+    }
+
+    synchronized void cutReportsBufferLength(boolean value) {
+        cutReportsBufferLength = value;
     }
 
     synchronized int waiting() {
@@ -104,8 +110,9 @@ final class FakeBackend implements FrameBackend {
         if (packet == null) {
             return -1;
         }
-        buffer.write(0, packet, 0, (int) Math.min(packet.length, buffer.length()));
-        return packet.length;
+        int copied = (int) Math.min(packet.length, buffer.length());
+        buffer.write(0, packet, 0, copied);
+        return cutReportsBufferLength ? copied : packet.length;
     }
 
     @Override

@@ -286,6 +286,22 @@ class VirtioNetTest {
     }
 
     @Test
+    void withBuffersButNoFramesTheDeviceWaitsOnTheBackend() throws Exception {
+        activate(BASE | bit(VirtioNetFeatures.MRG_RXBUF));
+        for (int i = 0; i < 4; i++) {
+            rx.addChain(List.of(Buffer.writable(rx.allocate(1024), 1024)));
+        }
+        net.queueNotify(VirtioNet.RX_QUEUE);
+        Thread.sleep(300);
+        assertTrue(backend.receiveCalls() <= 2, "reads: " + backend.receiveCalls());
+        assertTrue(backend.awaitCalls() <= 2, "waits: " + backend.awaitCalls());
+        byte[] frame = frame(60);
+        backend.inject(concat(header(0, 0, 0, 0, 0, 0, 0), frame));
+        awaitUsed(rx, 1);
+        assertEquals(72, rx.nextUsed().length());
+    }
+
+    @Test
     void mergeableReceiveWaitsForRoomForTheLargestFrame() throws Exception {
         activate(BASE | bit(VirtioNetFeatures.MRG_RXBUF));
         long first = rx.allocate(1024);
@@ -307,6 +323,16 @@ class VirtioNetTest {
 
     @Test
     void frameLargerThanTheBufferIsDroppedAndTheBufferServesTheNextOne() throws Exception {
+        frameLargerThanTheBufferIsDropped(false);
+    }
+
+    @Test
+    void frameCutToTheBuffersLengthIsDroppedToo() throws Exception {
+        frameLargerThanTheBufferIsDropped(true);
+    }
+
+    private void frameLargerThanTheBufferIsDropped(boolean cutReportsBufferLength) throws Exception {
+        backend.cutReportsBufferLength(cutReportsBufferLength);
         activate(BASE);
         long buffer = rx.allocate(12 + 1518);
         int head = rx.addChain(List.of(Buffer.writable(buffer, 12 + 1518)));
