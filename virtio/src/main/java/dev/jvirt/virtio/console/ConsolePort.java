@@ -59,6 +59,11 @@ public final class ConsolePort {
     private final byte[] pending;
     private int pendingStart;
     private int pendingCount;
+    /**
+     * Whether the guest takes input now. A multiport driver throws away data for a port no
+     * guest program has open, so input waits here until the driver says it is open.
+     */
+    private boolean receiveOpen = true;
 
     /** Guards the transmit queue and the worker's state. */
     private final Object transmitLock = new Object();
@@ -129,6 +134,13 @@ public final class ConsolePort {
         }
         synchronized (receiveLock) {
             receiveQueue = null;
+        }
+    }
+
+    void setReceiveOpen(boolean open) {
+        synchronized (receiveLock) {
+            receiveOpen = open;
+            deliverPending();
         }
     }
 
@@ -214,7 +226,7 @@ public final class ConsolePort {
     /** Moves pending input into posted receive buffers. Caller holds {@link #receiveLock}. */
     private void deliverPending() {
         Virtqueue queue = receiveQueue;
-        if (queue == null || pendingCount == 0 || breakage.isBroken()) {
+        if (queue == null || !receiveOpen || pendingCount == 0 || breakage.isBroken()) {
             return;
         }
         boolean used = false;
