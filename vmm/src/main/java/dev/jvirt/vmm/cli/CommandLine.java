@@ -62,6 +62,10 @@ public final class CommandLine {
             throw new UsageException("no kernel given: -kernel is required (jvirt-vmm boots Linux directly, without firmware)");
         }
         options.devices = devices.resolve();
+        if (options.hasStdioVirtconsole() && options.effectiveSerial() == VmmOptions.SerialTarget.STDIO) {
+            throw new UsageException("-chardev stdio: stdio is already the serial console (-nographic or -serial stdio);"
+                    + " add -serial none or -serial file:PATH");
+        }
         if (options.initrd != null && options.kernel == null) {
             throw new UsageException("-initrd only works with -kernel");
         }

@@ -14,7 +14,7 @@ import java.util.Set;
  * {@code -drive if=virtio} and the older {@code -net nic,model=virtio -net tap,...} pair create
  * both at once. Every cross reference is checked here, so a typo fails before the VM is built.
  */
-final class DeviceSpecs {
+public final class DeviceSpecs {
 
     private static final Set<String> DRIVE_KEYS = Set.of("file", "if", "format", "id", "cache", "readonly", "serial",
             "discard", "media", "index", "aio", "werror", "rerror", "detect-zeroes", "cache.direct", "cache.no-flush");
@@ -32,7 +32,7 @@ final class DeviceSpecs {
     private boolean haveSerialBus;
     private int anonymous;
 
-    void drive(String text) throws UsageException {
+    public void drive(String text) throws UsageException {
         KeyValueOptions drive = KeyValueOptions.parse("-drive", text, null, Set.of());
         drive.allowOnly(DRIVE_KEYS);
         if (drive.get("file") == null || drive.get("file").isEmpty()) {
@@ -56,7 +56,7 @@ final class DeviceSpecs {
         }
     }
 
-    void netdev(String text) throws UsageException {
+    public void netdev(String text) throws UsageException {
         KeyValueOptions netdev = KeyValueOptions.parse("-netdev", text, "type", Set.of());
         netdev.allowOnly(NETDEV_KEYS);
         checkNetBackend("-netdev", text, netdev);
@@ -67,7 +67,7 @@ final class DeviceSpecs {
         define(netdevs, "-netdev", id, netdev);
     }
 
-    void chardev(String text) throws UsageException {
+    public void chardev(String text) throws UsageException {
         KeyValueOptions chardev = KeyValueOptions.parse("-chardev", text, "backend", Set.of());
         chardev.allowOnly(CHARDEV_KEYS);
         String backend = chardev.get("backend");
@@ -85,7 +85,7 @@ final class DeviceSpecs {
     }
 
     /** The pre-netdev form: {@code -net nic,model=virtio[,macaddr=M]} and {@code -net tap[,ifname=T]}, paired by vlan. */
-    void net(String text) throws UsageException {
+    public void net(String text) throws UsageException {
         KeyValueOptions net = KeyValueOptions.parse("-net", text, "type", Set.of());
         String type = net.get("type");
         switch (type == null ? "" : type) {
@@ -107,7 +107,7 @@ final class DeviceSpecs {
         }
     }
 
-    void device(String text) throws UsageException {
+    public void device(String text) throws UsageException {
         KeyValueOptions device = KeyValueOptions.parse("-device", text, "driver", Set.of());
         String driver = device.get("driver");
         String id = device.get("id");
@@ -153,6 +153,16 @@ final class DeviceSpecs {
             default -> throw new UsageException("-device " + text + ": device '" + driver + "' is not supported"
                     + " (virtio-blk-pci, virtio-net-pci, virtio-rng-pci, virtio-balloon-pci, virtio-serial-pci, virtconsole)");
         }
+    }
+
+    /**
+     * The front ends added since the last call, for QMP device_add (which defines its back end
+     * with blockdev-add or netdev_add first, in this same object).
+     */
+    public List<DeviceSpec> takeAdded() {
+        List<DeviceSpec> added = List.copyOf(specs);
+        specs.clear();
+        return added;
     }
 
     List<DeviceSpec> resolve() throws UsageException {

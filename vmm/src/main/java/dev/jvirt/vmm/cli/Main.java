@@ -60,13 +60,18 @@ public final class Main {
                     qmpServers.get(i).awaitFirstClient();
                 }
             }
-            if (options.effectiveSerial() == VmmOptions.SerialTarget.STDIO) {
+            if (options.effectiveSerial() == VmmOptions.SerialTarget.STDIO || options.hasStdioVirtconsole()) {
                 console.enterRawMode();
-                console.startInput(System.in, machine.platform()::sendConsoleInput, () -> machine.terminate(Termination.quit()));
+                console.startInput(System.in, machine::sendConsoleInput, () -> machine.terminate(Termination.quit()));
             }
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> machine.terminate(Termination.signal("signal"))));
+            // On SIGTERM the JVM halts once the hooks finish: the disks must be flushed by then.
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                machine.terminate(Termination.signal("signal"));
+                machine.closeDevices();
+            }));
             machine.start();
             Termination termination = machine.awaitTermination();
+            machine.closeDevices();
             console.restore();
             if (termination.exitStatus() != 0) {
                 err.println("jvirt-vmm: " + termination.detail());

@@ -32,6 +32,10 @@ public final class VmmOptions {
     /** The virtio PCI devices, back ends joined to front ends, in command-line order. */
     public List<DeviceSpec> devices = List.of();
 
+    public boolean hasStdioVirtconsole() {
+        return devices.stream().anyMatch(d -> d instanceof DeviceSpec.Console c && c.backend() == DeviceSpec.ConsoleBackend.STDIO);
+    }
+
     public SerialTarget effectiveSerial() {
         if (serial != null) {
             return serial;

@@ -25,13 +25,14 @@ public final class Machine {
     private final PortIoBus ports;
     private final MmioBus mmio;
     private final Platform platform;
+    private final VirtioDevices devices;
     private final VcpuGate gate;
     private final CompletableFuture<Termination> termination = new CompletableFuture<>();
     private final List<MachineListener> listeners = new CopyOnWriteArrayList<>();
     private volatile RunState state;
 
     Machine(Kvm kvm, Vm vm, GuestMemory memory, List<Vcpu> vcpus, PortIoBus ports, MmioBus mmio, Platform platform,
-            boolean startPaused) {
+            VirtioDevices devices, boolean startPaused) {
         this.kvm = kvm;
         this.vm = vm;
         this.memory = memory;
@@ -39,10 +40,22 @@ public final class Machine {
         this.ports = ports;
         this.mmio = mmio;
         this.platform = platform;
+        this.devices = devices;
         this.gate = new VcpuGate(vcpus.size(), startPaused);
         this.state = startPaused ? RunState.PRELAUNCH : RunState.RUNNING;
         platform.onPoweroff(() -> terminate(Termination.guestPoweroff()));
         platform.onReset(() -> terminate(Termination.guestReset()));
+        platform.onSlotEjected(slot -> {
+            String id = devices.ejected(slot);
+            if (id != null) {
+                listeners.forEach(listener -> listener.deviceDeleted(id));
+            }
+        });
+        for (PluggedDevice device : devices.plugged()) {
+            if (device.device() instanceof dev.jvirt.virtio.balloon.VirtioBalloon balloon) {
+                balloon.setActualListener(bytes -> listeners.forEach(listener -> listener.balloonChanged(bytes)));
+            }
+        }
     }
 
     public void addListener(MachineListener listener) {
@@ -110,6 +123,47 @@ public final class Machine {
         gate.close();
         listeners.forEach(listener -> listener.shutdown(how));
         termination.complete(how);
+    }
+
+    /**
+     * Stops the devices once the machine has ended: their threads finish, disks flush and close.
+     * Call after {@link #awaitTermination()}, before the process exits.
+     */
+    /**
+     * One byte typed on the host's stdin: to the virtconsole if its chardev is stdio, else to
+     * the UART. Waits while the receiving device has no room, so nothing typed is lost.
+     */
+    public boolean sendConsoleInput(int b) {
+        var console = devices.stdioConsole();
+        if (console == null) {
+            return platform.sendConsoleInput(b);
+        }
+        try {
+            console.enqueueInputFully(new byte[] {(byte) b}, 0, 1);
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /** device_add: a new virtio function in the running machine (the guest sees it through ACPI hot-plug). */
+    public PluggedDevice hotplug(dev.jvirt.vmm.cli.DeviceSpec spec) throws java.io.IOException {
+        return devices.hotplug(spec);
+    }
+
+    /** device_del: the device goes when the guest ejects it; DEVICE_DELETED follows. */
+    public void unplug(String id) throws java.io.IOException {
+        devices.requestUnplug(id);
+    }
+
+    /** The virtio PCI functions plugged in, in slot-assignment order. */
+    public List<PluggedDevice> devices() {
+        return devices.plugged();
+    }
+
+    public void closeDevices() {
+        devices.close();
     }
 
     public Termination awaitTermination() throws InterruptedException {

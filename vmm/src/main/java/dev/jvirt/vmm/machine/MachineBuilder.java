@@ -21,6 +21,9 @@ import dev.jvirt.vmm.cli.UsageException;
 import dev.jvirt.vmm.cli.VmmOptions;
 import dev.jvirt.vmm.cpu.CpuidBuilder;
 import dev.jvirt.vmm.cpu.VcpuSetup;
+import dev.jvirt.vmm.interrupts.KvmMsiVectors;
+import dev.jvirt.vmm.interrupts.KvmNotifyRouter;
+import dev.jvirt.virtio.pci.NotifyRouter;
 
 import java.io.IOException;
 import java.io.OutputStream;
@@ -54,6 +57,9 @@ public final class MachineBuilder {
         vm.setIdentityMapAddress(BootLayout.KVM_IDENTITY_MAP);
         vm.createIrqchip();
         vm.createPit2();
+        // The PC's GSI routing (ISA IRQ 0 on IOAPIC pin 2, as the MADT says) plus MSI routes later;
+        // installed before any vCPU runs so the table never changes under a booting guest's timer.
+        KvmMsiVectors msiVectors = new KvmMsiVectors(vm);
 
         GuestMemory memory = GuestMemory.allocate(options.memoryBytes, new MemoryBackend(options.memPath, options.memMerge));
         int slot = 0;
@@ -64,6 +70,13 @@ public final class MachineBuilder {
         PortIoBus ports = new PortIoBus();
         MmioBus mmio = new MmioBus();
         Platform platform = Platform.install(vm, memory, ports, mmio, options.cpus, console);
+        VirtioDevices devices = new VirtioDevices(platform, memory, msiVectors, notifyRouter(vm));
+        try {
+            devices.plugAll(options.devices);
+        } catch (IOException | RuntimeException e) {
+            devices.close();
+            throw e;
+        }
 
         E820Map e820 = new E820Map()
                 .add(0, BootLayout.EBDA, E820Map.RAM)
@@ -89,6 +102,16 @@ public final class MachineBuilder {
             }
             vcpus.add(vcpu);
         }
-        return new Machine(kvm, vm, memory, vcpus, ports, mmio, platform, options.startPaused);
+        return new Machine(kvm, vm, memory, vcpus, ports, mmio, platform, devices, options.startPaused);
+    }
+
+    /** Queue kicks through ioeventfds; without them (an old KVM) kicks stay MMIO exits, slower but correct. */
+    private static NotifyRouter notifyRouter(Vm vm) {
+        try {
+            return new KvmNotifyRouter(vm);
+        } catch (NativeException e) {
+            System.err.println("jvirt-vmm: " + e.getMessage() + "; virtio queue kicks will exit to the VMM");
+            return NotifyRouter.NONE;
+        }
     }
 }

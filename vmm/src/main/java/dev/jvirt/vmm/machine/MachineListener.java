@@ -1,6 +1,9 @@
 package dev.jvirt.vmm.machine;
 
-/** What the machine tells its controllers (QMP) about: QEMU's STOP, RESUME, SHUTDOWN, POWERDOWN events. */
+/**
+ * What the machine tells its controllers (QMP) about: QEMU's STOP, RESUME, SHUTDOWN, POWERDOWN,
+ * BALLOON_CHANGE and DEVICE_DELETED events.
+ */
 public interface MachineListener {
 
     default void stopped() { }
@@ -10,4 +13,10 @@ public interface MachineListener {
     default void poweringDown() { }
 
     default void shutdown(Termination termination) { }
+
+    /** The balloon driver reports the guest now has {@code actualBytes} of memory. */
+    default void balloonChanged(long actualBytes) { }
+
+    /** The guest released device {@code id} after device_del; it is gone from the bus. */
+    default void deviceDeleted(String id) { }
 }

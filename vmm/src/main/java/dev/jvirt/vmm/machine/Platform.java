@@ -9,6 +9,9 @@ import dev.jvirt.devices.bus.MmioBus;
 import dev.jvirt.devices.bus.PortIoBus;
 import dev.jvirt.devices.i8042.I8042;
 import dev.jvirt.devices.pci.PciBus;
+import dev.jvirt.devices.pci.PciConfigSpace;
+import dev.jvirt.devices.pci.PciDevice;
+import dev.jvirt.devices.pci.PciHotplugController;
 import dev.jvirt.devices.pci.PciHostBridge;
 import dev.jvirt.devices.rtc.CmosRtc;
 import dev.jvirt.devices.serial.Serial16550;
@@ -30,6 +33,8 @@ public final class Platform {
 
     public static final int ACPI_PM_BASE = 0x600;
     public static final int SCI_GSI = 9;
+    /** GPE0 (status, enable): clear of the PM block at 0x600 and of QEMU's hot-plug ports at 0xAE00. */
+    public static final int GPE0_BASE = 0x620;
     public static final long IOAPIC_ADDRESS = 0xFEC0_0000L;
     /** The 32-bit PCI MMIO window: from the end of low RAM's hole up to just below the IOAPIC. */
     public static final long PCI_MMIO_START = GuestMemory.MMIO_HOLE_START;
@@ -38,19 +43,26 @@ public final class Platform {
     private final Serial16550 serial;
     private final AcpiPmDevice acpi;
     private final PciBus pciBus;
+    private final PciFirmware pciFirmware = new PciFirmware(PCI_MMIO_START, PCI_MMIO_END);
+    private final SharedInterruptLines pciInterrupts;
     private final long rsdpAddress;
     private volatile Runnable poweroff = () -> { };
     private volatile Runnable reset = () -> { };
+    private final PciHotplugController hotplug;
+    private volatile java.util.function.IntConsumer slotEjected = slot -> { };
 
-    private Platform(Serial16550 serial, AcpiPmDevice acpi, PciBus pciBus, long rsdpAddress) {
+    private Platform(Vm vm, Serial16550 serial, AcpiPmDevice acpi, PciBus pciBus, PciHotplugController hotplug, long rsdpAddress) {
+        this.hotplug = hotplug;
         this.serial = serial;
         this.acpi = acpi;
         this.pciBus = pciBus;
+        this.pciInterrupts = new SharedInterruptLines(gsi -> gsi(vm, gsi));
         this.rsdpAddress = rsdpAddress;
     }
 
     static Platform install(Vm vm, GuestMemory memory, PortIoBus ports, MmioBus mmio, int cpus, OutputStream console) {
         Runnable[] hooks = new Runnable[2]; // filled once the Platform exists: devices call back into it
+        PciHotplugController.EjectListener[] ejected = new PciHotplugController.EjectListener[1];
         Serial16550 serial = new Serial16550(gsi(vm, Serial16550.COM1_IRQ), console);
         ports.register(Serial16550.COM1_BASE, Serial16550.REGISTER_COUNT, serial);
 
@@ -62,21 +74,28 @@ public final class Platform {
 
         PciBus pciBus = new PciBus();
         ports.register(PciHostBridge.BASE, PciHostBridge.PORT_COUNT, new PciHostBridge(pciBus));
+        mmio.register(PCI_MMIO_START, PCI_MMIO_END - PCI_MMIO_START + 1, new PciMmioWindow(pciBus, PCI_MMIO_START));
 
         AcpiPmDevice acpi = new AcpiPmDevice(gsi(vm, SCI_GSI), state -> hooks[0].run());
         ports.register(ACPI_PM_BASE, AcpiPmDevice.REGISTER_BLOCK_SIZE, acpi);
+        ports.register(GPE0_BASE, AcpiPmDevice.GPE0_BLOCK_SIZE, acpi.gpe0Block());
+        PciHotplugController hotplug = new PciHotplugController(PciHotplugController.ALL_SLOTS_BUT_HOST_BRIDGE,
+                () -> acpi.raiseGpe(PciHotplugController.GPE_EVENT), slot -> ejected[0].slotEjected(slot));
+        ports.register(PciHotplugController.BASE, PciHotplugController.PORT_COUNT, hotplug);
 
         List<Integer> apicIds = new ArrayList<>();
         for (int cpu = 0; cpu < cpus; cpu++) {
             apicIds.add(cpu);
         }
         AcpiConfig config = new AcpiConfig(apicIds, 0, IOAPIC_ADDRESS, ACPI_PM_BASE, SCI_GSI,
-                PCI_MMIO_START, PCI_MMIO_END, BootLayout.ACPI_AREA, BootLayout.ACPI_AREA + 0x1000);
+                PCI_MMIO_START, PCI_MMIO_END, BootLayout.ACPI_AREA, BootLayout.ACPI_AREA + 0x1000)
+                .withPciHotplug(GPE0_BASE, PciHotplugController.BASE, PciHotplugController.ALL_SLOTS_BUT_HOST_BRIDGE);
         for (AcpiTable table : AcpiTables.build(config)) {
             memory.write(table.address(), table.bytes());
         }
 
-        Platform platform = new Platform(serial, acpi, pciBus, config.rsdpAddress());
+        Platform platform = new Platform(vm, serial, acpi, pciBus, hotplug, config.rsdpAddress());
+        ejected[0] = slot -> platform.slotEjected.accept(slot);
         hooks[0] = () -> platform.poweroff.run();
         hooks[1] = () -> platform.reset.run();
         return platform;
@@ -99,6 +118,51 @@ public final class Platform {
 
     public PciBus pciBus() {
         return pciBus;
+    }
+
+    /** The slot a new PCI function goes to: {@code requested} if free (1-31), or the first free one when -1. */
+    synchronized int reserveSlot(int requested) {
+        int slot = requested >= 0 ? requested : pciBus.freeSlot();
+        if (slot < 0) {
+            throw new IllegalStateException("no free PCI slot left (31 devices at most)");
+        }
+        if (pciBus.device(0, slot, 0) != null) {
+            throw new IllegalStateException("PCI slot " + slot + " is already in use");
+        }
+        return slot;
+    }
+
+    /** The INTA# line of {@code slot}, wired as the DSDT's _PRT says and shared with other slots. */
+    InterruptLine pciInterruptLine(int slot) {
+        return pciInterrupts.source(AcpiTables.pciInterruptGsi(slot, 0));
+    }
+
+    /**
+     * Hot-plugs {@code device} into {@code slot} of the running machine and tells the guest
+     * (ACPI GPE). Its BARs are left for the guest to assign from the bridge window, as after a
+     * real hot-plug.
+     */
+    synchronized void hotplugPci(int slot, PciDevice device) {
+        device.writeConfig(PciConfigSpace.INTERRUPT_LINE, 1, AcpiTables.pciInterruptGsi(slot, 0));
+        pciBus.attach(slot, device);
+        hotplug.plugged(slot);
+    }
+
+    /** Asks the guest to release {@code slot}; the device stays until the guest ejects it. */
+    void requestUnplug(int slot) {
+        hotplug.unplugRequested(slot);
+    }
+
+    /** Called on a vCPU thread when the guest ejects a slot (after device_del, or on its own). */
+    void onSlotEjected(java.util.function.IntConsumer action) {
+        slotEjected = action;
+    }
+
+    /** Plugs {@code device} into {@code slot} with its BARs assigned, as firmware leaves a device at boot. */
+    synchronized void plugPci(int slot, PciDevice device) {
+        pciFirmware.assign(device);
+        device.writeConfig(PciConfigSpace.INTERRUPT_LINE, 1, AcpiTables.pciInterruptGsi(slot, 0));
+        pciBus.attach(slot, device);
     }
 
     void onPoweroff(Runnable action) {

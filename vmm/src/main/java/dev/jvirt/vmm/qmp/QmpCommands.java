@@ -58,6 +58,19 @@ public final class QmpCommands {
             return cpus;
         });
         commands.put("query-memory-size-summary", args -> Map.of("base-memory", machine.ramSize(), "plugged-memory", 0));
+        DeviceQueries devices = new DeviceQueries(machine);
+        commands.put("query-pci", args -> devices.queryPci());
+        commands.put("query-block", args -> devices.queryBlock());
+        HotplugCommands hotplug = new HotplugCommands(machine);
+        commands.put("blockdev-add", hotplug::blockdevAdd);
+        commands.put("netdev_add", hotplug::netdevAdd);
+        commands.put("device_add", hotplug::deviceAdd);
+        commands.put("device_del", hotplug::deviceDel);
+        BalloonCommands balloon = new BalloonCommands(machine);
+        commands.put("balloon", balloon::balloon);
+        commands.put("query-balloon", args -> balloon.queryBalloon());
+        commands.put("qom-get", balloon::qomGet);
+        commands.put("qom-set", balloon::qomSet);
         commands.put("query-commands", args -> {
             List<Map<String, String>> names = new ArrayList<>();
             names.add(Map.of("name", "qmp_capabilities"));

@@ -106,6 +106,16 @@ public final class QmpServer implements MachineListener, AutoCloseable {
     }
 
     @Override
+    public void balloonChanged(long actualBytes) {
+        broadcast("BALLOON_CHANGE", Map.of("actual", actualBytes));
+    }
+
+    @Override
+    public void deviceDeleted(String id) {
+        broadcast("DEVICE_DELETED", Map.of("device", id, "path", "/machine/peripheral/" + id));
+    }
+
+    @Override
     public void close() {
         try {
             server.close();
