@@ -17,9 +17,14 @@ final class Arguments {
 
     static Arguments parse(String command, List<String> args, Set<String> withValue, Set<String> flags) throws UsageException {
         Arguments parsed = new Arguments();
+        boolean optionsEnded = false;
         for (int i = 0; i < args.size(); i++) {
             String arg = args.get(i);
-            if (arg.startsWith("--") && arg.length() > 2) {
+            if (optionsEnded) {
+                parsed.positional.add(arg);
+            } else if (arg.equals("--")) {
+                optionsEnded = true; // getopt's end of options: "resize img -- -1G"
+            } else if (arg.startsWith("--") && arg.length() > 2) {
                 int equals = arg.indexOf('=');
                 String key = equals < 0 ? arg : arg.substring(0, equals);
                 if (withValue.contains(key)) {

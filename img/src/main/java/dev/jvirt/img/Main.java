@@ -32,8 +32,9 @@ public final class Main {
                 case "convert" -> ConvertCommand.run(rest, out);
                 case "map" -> MapCommand.run(rest, out);
                 case "check" -> CheckCommand.run(rest, out, err);
+                case "resize" -> ResizeCommand.run(rest, out, err);
                 case "--help", "-h", "help" -> {
-                    out.println("usage: jvirt-img [create|info|check|convert|map] ... (the qemu-img syntax)");
+                    out.println("usage: jvirt-img [create|info|check|convert|map|resize|compare|rebase|commit|measure] ... (the qemu-img syntax)");
                     yield 0;
                 }
                 default -> throw new UsageException("Command not found: " + args[0]);
