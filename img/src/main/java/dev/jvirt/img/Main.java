@@ -35,6 +35,7 @@ public final class Main {
                 case "resize" -> ResizeCommand.run(rest, out, err);
                 case "compare" -> CompareCommand.run(rest, out, err);
                 case "rebase" -> RebaseCommand.run(rest, out);
+                case "commit" -> CommitCommand.run(rest, out);
                 case "--help", "-h", "help" -> {
                     out.println("usage: jvirt-img [create|info|check|convert|map|resize|compare|rebase|commit|measure] ... (the qemu-img syntax)");
                     yield 0;

@@ -79,6 +79,18 @@ final class ResizeCommand {
                     + " Before performing such an operation, make sure there is no important data there.");
             return 1;
         }
+        resizeImage(path, format, current, total, backingSize);
+        if (!a.has("-q")) {
+            out.println("Image resized.");
+        }
+        return 0;
+    }
+
+    /**
+     * Changes the virtual size of an image already known to be {@code format} and {@code current}
+     * bytes long; {@code backingSize} is its backing file's size, or -1.
+     */
+    static void resizeImage(Path path, String format, long current, long total, long backingSize) throws UsageException, IOException {
         switch (format) {
             case "raw" -> {
                 try (RandomAccessFile file = new RandomAccessFile(path.toFile(), "rw")) {
@@ -96,10 +108,6 @@ final class ResizeCommand {
             }
             default -> throw new UsageException("Image format '" + format + "' does not support resizing");
         }
-        if (!a.has("-q")) {
-            out.println("Image resized.");
-        }
-        return 0;
     }
 
     private static long parseSize(String text) throws UsageException {
