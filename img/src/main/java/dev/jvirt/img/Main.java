@@ -36,6 +36,7 @@ public final class Main {
                 case "compare" -> CompareCommand.run(rest, out, err);
                 case "rebase" -> RebaseCommand.run(rest, out);
                 case "commit" -> CommitCommand.run(rest, out);
+                case "measure" -> MeasureCommand.run(rest, out);
                 case "--help", "-h", "help" -> {
                     out.println("usage: jvirt-img [create|info|check|convert|map|resize|compare|rebase|commit|measure] ... (the qemu-img syntax)");
                     yield 0;
