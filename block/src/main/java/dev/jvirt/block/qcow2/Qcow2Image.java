@@ -4,6 +4,7 @@ import dev.jvirt.block.BlockDriver;
 import dev.jvirt.block.BlockStatus;
 import dev.jvirt.block.CacheMode;
 import dev.jvirt.block.ImageException;
+import dev.jvirt.block.ImageFiles;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -93,9 +94,7 @@ public final class Qcow2Image implements BlockDriver {
             // Narrow refcounts are read fine; writing them is untested against QEMU, so refuse for now.
             throw new ImageException(path + ": writing images with " + header.refcountBits() + "-bit refcounts is not supported yet");
         }
-        FileChannel channel = readOnly
-                ? FileChannel.open(path, StandardOpenOption.READ)
-                : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        FileChannel channel = ImageFiles.open(path, readOnly, cache);
         try {
             return new Qcow2Image(path.toString(), channel, header, backing, readOnly, cache);
         } catch (IOException | RuntimeException e) {

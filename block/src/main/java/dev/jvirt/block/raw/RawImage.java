@@ -3,12 +3,12 @@ package dev.jvirt.block.raw;
 import dev.jvirt.block.BlockDriver;
 import dev.jvirt.block.BlockStatus;
 import dev.jvirt.block.CacheMode;
+import dev.jvirt.block.ImageFiles;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 
 /**
  * A raw image: the file is the disk. Reads past the end of a short file return zeroes, as QEMU's
@@ -29,9 +29,7 @@ public final class RawImage implements BlockDriver {
     }
 
     public static RawImage open(Path path, boolean readOnly, CacheMode cache) throws IOException {
-        FileChannel channel = readOnly
-                ? FileChannel.open(path, StandardOpenOption.READ)
-                : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        FileChannel channel = ImageFiles.open(path, readOnly, cache);
         return new RawImage(channel, readOnly, cache);
     }
 
