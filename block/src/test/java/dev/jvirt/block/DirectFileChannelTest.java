@@ -11,8 +11,11 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -149,6 +152,51 @@ class DirectFileChannelTest {
         byte[] expected = bytes(2 * 4096, 9);
         System.arraycopy(bytes(997, 10), 0, expected, 77, 997);
         assertArrayEquals(Arrays.copyOf(expected, (int) Files.size(path)), Files.readAllBytes(path));
+    }
+
+    @Test
+    void concurrentWritesSharingBlocksLoseNothing() throws Exception {
+        // Threads own interleaved 100-byte stripes, so every block is shared by several of them:
+        // an unlocked read-modify-write would put a neighbour's old bytes back.
+        Path path = dir.resolve("stripes.img");
+        Files.write(path, new byte[64 * 1024]);
+        int threads = 6;
+        int stripe = 100;
+        int rounds = 4;
+        int stripes = 64 * 1024 / stripe;
+        try (FileChannel file = ImageFiles.open(path, false, CacheMode.NONE)) {
+            List<Thread> workers = new ArrayList<>();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            for (int t = 0; t < threads; t++) {
+                int owner = t;
+                workers.add(Thread.ofPlatform().start(() -> {
+                    try {
+                        for (int round = 0; round < rounds; round++) {
+                            byte[] data = new byte[stripe];
+                            Arrays.fill(data, (byte) (owner * 16 + round + 1));
+                            for (int i = owner; i < stripes; i += threads) {
+                                file.write(ByteBuffer.wrap(data), (long) i * stripe);
+                            }
+                        }
+                    } catch (Throwable e) {
+                        failure.set(e);
+                    }
+                }));
+            }
+            for (Thread worker : workers) {
+                worker.join();
+            }
+            if (failure.get() != null) {
+                throw new AssertionError(failure.get());
+            }
+        }
+        byte[] content = Files.readAllBytes(path);
+        for (int i = 0; i < stripes; i++) {
+            byte expected = (byte) ((i % threads) * 16 + rounds);
+            for (int b = 0; b < stripe; b++) {
+                assertEquals(expected, content[i * stripe + b], "stripe " + i + " byte " + b);
+            }
+        }
     }
 
     /** Writes with the buffer kind varying by {@code op}: heap, direct at an aligned address, or direct misaligned. */
