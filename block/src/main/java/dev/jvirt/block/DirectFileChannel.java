@@ -55,12 +55,17 @@ public final class DirectFileChannel extends FileChannel {
      * {@code alignment} is the block size its offsets, lengths and buffers must be multiples of.
      */
     public DirectFileChannel(FileChannel file, int alignment) throws IOException {
-        if (alignment < 512 || alignment > MAX_ALIGNMENT || Integer.bitCount(alignment) != 1) {
+        if (!supportsAlignment(alignment)) {
             throw new IllegalArgumentException("O_DIRECT alignment " + alignment + " is not a power of two from 512 to 64 KiB");
         }
         this.file = file;
         this.alignment = alignment;
         this.size = file.size();
+    }
+
+    /** Whether requests can be rounded out to {@code alignment}: a power of two from 512 bytes to 64 KiB. */
+    public static boolean supportsAlignment(long alignment) {
+        return alignment >= 512 && alignment <= MAX_ALIGNMENT && Long.bitCount(alignment) == 1;
     }
 
     /** The block size every request to the file is rounded out to. */

@@ -53,7 +53,12 @@ public final class ImageFiles {
         }
         try {
             // The JDK checks direct I/O against the same statvfs fragment size.
-            return new DirectFileChannel(file, (int) Files.getFileStore(path).getBlockSize());
+            long blockSize = Files.getFileStore(path).getBlockSize();
+            if (!DirectFileChannel.supportsAlignment(blockSize)) {
+                throw new ImageException("Could not open '" + path + "': O_DIRECT with a " + blockSize
+                        + "-byte file system block size is not supported");
+            }
+            return new DirectFileChannel(file, (int) blockSize);
         } catch (IOException | RuntimeException e) {
             file.close();
             throw e;
