@@ -8,6 +8,7 @@ import dev.jvirt.daemon.rpc.RpcServer;
 import dev.jvirt.daemon.storage.StoragePools;
 import dev.jvirt.daemon.storage.Volumes;
 import dev.jvirt.daemon.tls.TlsServerContext;
+import dev.jvirt.daemon.vm.HostDeviceResources;
 import dev.jvirt.daemon.vm.VmSupervisor;
 
 import java.io.IOException;
@@ -72,11 +73,12 @@ public final class Main {
             TlsServerContext tls = listenTls == null ? null : TlsServerContext.load(tlsPaths);
             DomainStore store = DomainStore.open(stateDir);
             Path vmm = vmmPath != null ? vmmPath : Path.of(System.getenv().getOrDefault("JVIRT_ROOT", ".")).resolve("bin/jvirt-vmm");
-            VmSupervisor supervisor = new VmSupervisor(store, stateDir, vmm);
-            supervisor.reattach();
             StoragePools pools = StoragePools.open(stateDir);
             Networks networks = Networks.open(stateDir, new HostNetworkBackend(stateDir.resolve("run")));
-            RemoteProgram program = new RemoteProgram(store, supervisor, pools, new Volumes(pools), networks);
+            Volumes volumes = new Volumes(pools);
+            VmSupervisor supervisor = new VmSupervisor(store, stateDir, vmm, new HostDeviceResources(pools, volumes, networks));
+            supervisor.reattach();
+            RemoteProgram program = new RemoteProgram(store, supervisor, pools, volumes, networks);
             if (System.getenv("JVIRTD_LIST_PROCEDURES") != null) {
                 System.err.println("jvirtd: REMOTE_PROGRAM procedures served: " + program.supported());
             }

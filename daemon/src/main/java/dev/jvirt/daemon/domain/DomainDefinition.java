@@ -15,6 +15,7 @@ import javax.xml.transform.dom.DOMSource;
 import javax.xml.transform.stream.StreamResult;
 import java.io.StringReader;
 import java.io.StringWriter;
+import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.UUID;
@@ -74,6 +75,7 @@ public final class DomainDefinition {
         if (devices != null) {
             DeviceChecks.check(devices);
         }
+        addImplicitDevices(document, root);
         String name = text(root, "name");
         if (name == null || name.isBlank()) {
             throw new DomainXmlException("missing domain name information");
@@ -253,10 +255,221 @@ public final class DomainDefinition {
         return event.equals("reboot") ? "restart" : "destroy";
     }
 
-    /** Disks and network interfaces need virtio devices, which jvirt-vmm does not have yet. */
-    public boolean hasUnsupportedDevices() {
-        Element devices = child(document.getDocumentElement(), "devices");
-        return devices != null && (child(devices, "disk") != null || child(devices, "interface") != null);
+    /**
+     * What libvirt's parser and qemu driver add to every definition: a MAC address for each
+     * interface that has none (52:54:00 plus three random bytes, kept so the guest sees the same
+     * NIC at every start), and a virtio memory balloon unless {@code <memballoon model='none'/>} says otherwise.
+     */
+    private static void addImplicitDevices(Document document, Element root) {
+        Element devices = child(root, "devices");
+        if (devices == null) {
+            devices = document.createElement("devices");
+            root.appendChild(devices);
+        }
+        Set<String> macs = new java.util.HashSet<>();
+        for (Element iface : DomainDevices.children(devices, "interface")) {
+            Element mac = child(iface, "mac");
+            if (mac != null) {
+                macs.add(mac.getAttribute("address").toLowerCase(Locale.ROOT));
+            }
+        }
+        for (Element iface : DomainDevices.children(devices, "interface")) {
+            if (child(iface, "mac") == null) {
+                String address;
+                do {
+                    address = randomMac();
+                } while (!macs.add(address));
+                Element mac = document.createElement("mac");
+                mac.setAttribute("address", address);
+                iface.insertBefore(mac, iface.getFirstChild());
+            }
+        }
+        if (child(devices, "memballoon") == null) {
+            Element balloon = document.createElement("memballoon");
+            balloon.setAttribute("model", "virtio");
+            devices.appendChild(balloon);
+        }
+    }
+
+    private static String randomMac() {
+        java.util.concurrent.ThreadLocalRandom random = java.util.concurrent.ThreadLocalRandom.current();
+        return String.format("52:54:00:%02x:%02x:%02x", random.nextInt(256), random.nextInt(256), random.nextInt(256));
+    }
+
+    private Element devices() {
+        return child(document.getDocumentElement(), "devices");
+    }
+
+    /** The virtio disks, in document order; a disk jvirt cannot run is an error naming it. */
+    public List<DomainDevices.Disk> disks() throws DomainXmlException {
+        return DomainDevices.disks(devices());
+    }
+
+    public List<DomainDevices.Nic> interfaces() throws DomainXmlException {
+        return DomainDevices.interfaces(devices());
+    }
+
+    public List<DomainDevices.Rng> rngs() throws DomainXmlException {
+        return DomainDevices.rngs(devices());
+    }
+
+    /** The memory balloon, or null when the definition says {@code model='none'}. */
+    public DomainDevices.Balloon balloon() throws DomainXmlException {
+        return DomainDevices.balloon(devices());
+    }
+
+    /** The result of taking a device out of a definition: the new definition and the device's alias (null if it had none). */
+    public record Removal(DomainDefinition definition, String alias) { }
+
+    /** This definition with the device in {@code deviceXml} (a {@code <disk>} or {@code <interface>}) appended, checked as at define. */
+    public DomainDefinition withDevice(String deviceXml) throws DomainXmlException {
+        Element device = attachable(deviceXml);
+        if (device.getTagName().equals("disk")) {
+            String target = DomainDevices.disk(device).target();
+            for (DomainDevices.Disk disk : disks()) {
+                if (disk.target().equals(target)) {
+                    throw new DomainXmlException("target " + target + " already exists");
+                }
+            }
+        } else {
+            DomainDevices.Nic nic = DomainDevices.nic(device);
+            for (DomainDevices.Nic other : interfaces()) {
+                if (nic.mac() != null && nic.mac().equals(other.mac())) {
+                    throw new DomainXmlException("interface with MAC address " + nic.mac() + " already exists");
+                }
+            }
+        }
+        return parse(edited(root -> child(root, "devices").appendChild(root.getOwnerDocument().importNode(device, true))));
+    }
+
+    /**
+     * This definition without the device {@code deviceXml} names, found as libvirt finds it: a
+     * disk by its target dev, an interface by its MAC address (or its alias, or as the only one).
+     */
+    public Removal withoutDevice(String deviceXml) throws DomainXmlException {
+        Element device = attachable(deviceXml);
+        List<Element> candidates = DomainDevices.children(devices(), device.getTagName());
+        int index = -1;
+        if (device.getTagName().equals("disk")) {
+            Element target = child(device, "target");
+            String dev = target == null ? "" : target.getAttribute("dev");
+            for (int i = 0; i < candidates.size(); i++) {
+                Element other = child(candidates.get(i), "target");
+                if (other != null && other.getAttribute("dev").equals(dev)) {
+                    index = i;
+                }
+            }
+            if (index < 0) {
+                throw new DomainXmlException("disk " + dev + " not found");
+            }
+        } else {
+            Element mac = child(device, "mac");
+            Element alias = child(device, "alias");
+            for (int i = 0; i < candidates.size(); i++) {
+                Element other = candidates.get(i);
+                boolean matches = mac != null ? child(other, "mac") != null
+                        && child(other, "mac").getAttribute("address").equalsIgnoreCase(mac.getAttribute("address"))
+                        : alias != null ? child(other, "alias") != null && child(other, "alias").getAttribute("name").equals(alias.getAttribute("name"))
+                        : candidates.size() == 1;
+                if (matches) {
+                    index = i;
+                }
+            }
+            if (index < 0) {
+                throw new DomainXmlException(mac != null ? "no device matching MAC address " + mac.getAttribute("address") + " found"
+                        : "several interfaces: give the <mac address='...'/> of the one to detach");
+            }
+        }
+        Element chosen = candidates.get(index);
+        Element aliasElement = child(chosen, "alias");
+        String alias = aliasElement == null ? null : aliasElement.getAttribute("name");
+        int position = index;
+        String tag = device.getTagName();
+        DomainDefinition without = parse(edited(root -> {
+            Element devices = child(root, "devices");
+            Element victim = DomainDevices.children(devices, tag).get(position);
+            devices.removeChild(victim);
+        }));
+        return new Removal(without, alias);
+    }
+
+    /** This definition without the device whose {@code <alias name>} is {@code alias}, or this one when none has it. */
+    public DomainDefinition withoutAlias(String alias) throws DomainXmlException {
+        Element devices = devices();
+        for (Node node = devices.getFirstChild(); node != null; node = node.getNextSibling()) {
+            if (node instanceof Element device && child(device, "alias") != null && child(device, "alias").getAttribute("name").equals(alias)) {
+                String tag = device.getTagName();
+                int position = DomainDevices.children(devices, tag).indexOf(device);
+                return parse(edited(root -> {
+                    Element copy = child(root, "devices");
+                    copy.removeChild(DomainDevices.children(copy, tag).get(position));
+                }));
+            }
+        }
+        return this;
+    }
+
+    private Element deviceWithAlias(String alias) {
+        Element devices = devices();
+        for (Node node = devices.getFirstChild(); node != null; node = node.getNextSibling()) {
+            if (node instanceof Element device && child(device, "alias") != null && child(device, "alias").getAttribute("name").equals(alias)) {
+                return device;
+            }
+        }
+        return null;
+    }
+
+    /** The XML of the last {@code <tag>} device (the one {@link #withDevice} appended, with its generated MAC), or null. */
+    public String lastDeviceXml(String tag) {
+        List<Element> devices = DomainDevices.children(devices(), tag);
+        return devices.isEmpty() ? null : elementXml(devices.getLast());
+    }
+
+    /** Whether a device has {@code <alias name='alias'/>}. */
+    public boolean hasAlias(String alias) {
+        return deviceWithAlias(alias) != null;
+    }
+
+    /** The XML of the device with that alias (for moving it from one definition to another), or null. */
+    public String deviceXml(String alias) {
+        Element device = deviceWithAlias(alias);
+        return device == null ? null : elementXml(device);
+    }
+
+    private static String elementXml(Element device) {
+        try {
+            Document single = DocumentBuilderFactory.newInstance().newDocumentBuilder().newDocument();
+            single.appendChild(single.importNode(device, true));
+            return serialise(single);
+        } catch (javax.xml.parsers.ParserConfigurationException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** This definition with {@code <currentMemory>} set, for the balloon's live size. */
+    public DomainDefinition withCurrentMemory(long kib) throws DomainXmlException {
+        return parse(edited(root -> {
+            Element current = child(root, "currentMemory");
+            if (current == null) {
+                current = root.getOwnerDocument().createElement("currentMemory");
+                root.insertBefore(current, child(root, "memory").getNextSibling());
+            }
+            current.setAttribute("unit", "KiB");
+            current.setTextContent(Long.toString(Math.min(kib, memoryKiB)));
+        }));
+    }
+
+    /** The element name of a device XML that can be attached or detached: disk or interface. */
+    public static String deviceKind(String deviceXml) throws DomainXmlException {
+        return attachable(deviceXml).getTagName();
+    }
+
+    private static Element attachable(String deviceXml) throws DomainXmlException {
+        Element device = parseDocument(deviceXml).getDocumentElement();
+        if (!device.getTagName().equals("disk") && !device.getTagName().equals("interface")) {
+            throw new DomainXmlException("attaching or detaching <" + device.getTagName() + "> is not supported (disk and interface are)");
+        }
+        return device;
     }
 
     /** The XML as dumpxml shows it: the stored document, indented. */

@@ -6,6 +6,8 @@ import dev.jvirt.daemon.domain.DomainStore;
 import dev.jvirt.daemon.domain.DomainXmlException;
 import dev.jvirt.daemon.rpc.XdrReader;
 import dev.jvirt.daemon.rpc.XdrWriter;
+import dev.jvirt.daemon.vm.VmOperationException;
+import dev.jvirt.daemon.vm.VmSupervisor;
 import org.w3c.dom.Element;
 import org.w3c.dom.Node;
 
@@ -33,10 +35,12 @@ final class DomainConfigProcedures {
 
     private final RemoteProgram program;
     private final DomainStore domains;
+    private final VmSupervisor vms;
 
-    DomainConfigProcedures(RemoteProgram program, DomainStore domains) {
+    DomainConfigProcedures(RemoteProgram program, DomainStore domains, VmSupervisor vms) {
         this.program = program;
         this.domains = domains;
+        this.vms = vms;
     }
 
     void register() {
@@ -55,28 +59,16 @@ final class DomainConfigProcedures {
             redefine(domain, root -> text(root, "vcpu", Integer.toString(count), "memory"));
             return new byte[0];
         });
+        program.register(31, true, (args, session) -> {
+            Domain domain = program.domain(args);
+            setMemory(domain, args.readHyper(), AFFECT_LIVE);
+            return new byte[0];
+        });
         program.register(204, true, (args, session) -> {
             Domain domain = program.domain(args);
             long kib = args.readHyper();
             int flags = args.readInt();
-            requireConfigOnly(domain, flags, "memory");
-            if (kib <= 0) {
-                throw new RemoteError(RemoteError.INVALID_ARG, "invalid argument: memory must be positive");
-            }
-            DomainDefinition definition = domain.definition();
-            if ((flags & MAXIMUM) != 0) {
-                long current = Math.min(definition.currentMemoryKiB(), kib);
-                redefine(domain, root -> {
-                    sizeKiB(root, "memory", kib, "vcpu");
-                    sizeKiB(root, "currentMemory", current, "memory");
-                });
-            } else {
-                if (kib > definition.memoryKiB()) {
-                    throw new RemoteError(RemoteError.INVALID_ARG, "invalid argument: cannot set memory higher than max memory ("
-                            + kib + " > " + definition.memoryKiB() + " KiB)");
-                }
-                redefine(domain, root -> sizeKiB(root, "currentMemory", kib, "memory"));
-            }
+            setMemory(domain, kib, flags);
             return new byte[0];
         });
         program.register(265, false, (args, session) -> {
@@ -123,7 +115,47 @@ final class DomainConfigProcedures {
         });
     }
 
-    /** Live changes need vCPU hotplug or a balloon, which jvirt-vmm does not have; config changes are fine. */
+    /** virsh setmem/setmaxmem: the balloon of the running domain (live), the definition (config), or both. */
+    private void setMemory(Domain domain, long kib, int flags) throws RemoteError, IOException {
+        if (kib <= 0) {
+            throw new RemoteError(RemoteError.INVALID_ARG, "invalid argument: memory must be positive");
+        }
+        boolean current = (flags & (AFFECT_LIVE | AFFECT_CONFIG)) == 0;
+        boolean live = (flags & AFFECT_LIVE) != 0 || current && domain.isActive();
+        boolean config = (flags & AFFECT_CONFIG) != 0 || current && !domain.isActive();
+        if (live && !domain.isActive()) {
+            throw new RemoteError(RemoteError.OPERATION_INVALID, "Requested operation is not valid: domain is not running");
+        }
+        if (live && (flags & MAXIMUM) != 0) {
+            throw new RemoteError(OPERATION_UNSUPPORTED, "Operation not supported: cannot resize the maximum memory on an active domain");
+        }
+        if (live) {
+            try {
+                vms.setMemory(domain, kib);
+            } catch (VmOperationException e) {
+                throw new RemoteError(e.invalid() ? RemoteError.OPERATION_INVALID : RemoteError.OPERATION_FAILED, e.getMessage());
+            }
+        }
+        if (!config) {
+            return;
+        }
+        DomainDefinition definition = domain.definition();
+        if ((flags & MAXIMUM) != 0) {
+            long currentKiB = Math.min(definition.currentMemoryKiB(), kib);
+            redefine(domain, root -> {
+                sizeKiB(root, "memory", kib, "vcpu");
+                sizeKiB(root, "currentMemory", currentKiB, "memory");
+            });
+        } else {
+            if (kib > definition.memoryKiB()) {
+                throw new RemoteError(RemoteError.INVALID_ARG, "invalid argument: cannot set memory higher than max memory ("
+                        + kib + " > " + definition.memoryKiB() + " KiB)");
+            }
+            redefine(domain, root -> sizeKiB(root, "currentMemory", kib, "memory"));
+        }
+    }
+
+    /** Live changes need vCPU hotplug, which jvirt-vmm does not have; config changes are fine. */
     private static void requireConfigOnly(Domain domain, int flags, String what) throws RemoteError {
         boolean live = (flags & AFFECT_LIVE) != 0 || (flags & (AFFECT_LIVE | AFFECT_CONFIG)) == 0 && domain.isActive();
         if (live) {

@@ -55,7 +55,8 @@ public final class RemoteProgram {
         this.vms = vms;
         new StorageProcedures(pools, volumes).register(this);
         new NetworkProcedures(networks).register(this);
-        new DomainConfigProcedures(this, domains).register();
+        new DomainConfigProcedures(this, domains, vms).register();
+        new DomainDeviceProcedures(this, domains, vms).register();
         DomainEvents events = new DomainEvents();
         domains.addListener(events);
         register(105, false, (args, session) -> {
@@ -319,12 +320,13 @@ public final class RemoteProgram {
     }
 
     /** The live XML of a running domain carries its id on the root element, as libvirt's does; VIR_DOMAIN_XML_INACTIVE (2) asks for the definition. */
-    private static String liveXml(Domain domain, int flags) {
-        String xml = domain.definition().toXml();
+    private String liveXml(Domain domain, int flags) {
+        DomainDefinition live = vms.liveDefinition(domain);
         int id = domain.id();
-        if (!domain.isActive() || id < 0 || (flags & 2) != 0) {
-            return xml;
+        if (!domain.isActive() || id < 0 || (flags & 2) != 0 || live == null) {
+            return domain.definition().toXml();
         }
+        String xml = live.toXml();
         int end = xml.indexOf('>', xml.indexOf("<domain"));
         boolean selfClosing = xml.charAt(end - 1) == '/';
         int at = selfClosing ? end - 1 : end;
@@ -346,7 +348,7 @@ public final class RemoteProgram {
     }
 
     private byte[] domainInfo(Domain domain) {
-        DomainDefinition d = domain.definition();
+        DomainDefinition d = vms.liveDefinition(domain) != null ? vms.liveDefinition(domain) : domain.definition();
         return new XdrWriter()
                 .writeInt(domain.state())
                 .writeHyper(d.memoryKiB())

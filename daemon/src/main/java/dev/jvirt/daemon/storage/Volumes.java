@@ -238,6 +238,11 @@ public final class Volumes {
         return file;
     }
 
+    /** A disk image anywhere on the host, probed as a pool's volume is (for virsh domblkinfo). */
+    public static Volume inspectImage(Path file) throws IOException {
+        return inspect(null, file, true);
+    }
+
     /** What is on disk: the probed format, virtual size and backing file; unreadable images are reported as raw files. */
     private static Volume inspect(StoragePool pool, Path file, boolean withAllocation) throws IOException {
         long fileSize = Files.size(file);
@@ -259,7 +264,7 @@ public final class Volumes {
         } catch (IOException e) {
             format = "raw"; // not a valid qcow2 after all: what is there is a file of bytes
         }
-        return new Volume(pool.name(), file.getFileName().toString(), file, format, capacity, allocation, backingPath, backingFormat);
+        return new Volume(pool == null ? null : pool.name(), file.getFileName().toString(), file, format, capacity, allocation, backingPath, backingFormat);
     }
 
     /** Host blocks actually used by a (possibly sparse) file, from stat(1): Java's file attributes do not carry st_blocks. */

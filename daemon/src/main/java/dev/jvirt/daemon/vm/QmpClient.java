@@ -69,9 +69,18 @@ public final class QmpClient implements AutoCloseable {
     }
 
     /** Runs a command and returns its "return" value; a QMP error or a closed socket is an IOException. */
-    public synchronized JsonNode execute(String command) throws IOException {
+    public JsonNode execute(String command) throws IOException {
+        return execute(command, null);
+    }
+
+    /** Runs a command with arguments (a JSON object, or null for none). */
+    public synchronized JsonNode execute(String command, JsonNode arguments) throws IOException {
+        com.fasterxml.jackson.databind.node.ObjectNode request = JSON.createObjectNode().put("execute", command);
+        if (arguments != null) {
+            request.set("arguments", arguments);
+        }
         try {
-            out.write(("{\"execute\": \"" + command + "\"}\n").getBytes(StandardCharsets.UTF_8));
+            out.write((JSON.writeValueAsString(request) + "\n").getBytes(StandardCharsets.UTF_8));
             out.flush();
         } catch (IOException e) {
             throw new IOException("QMP connection closed before " + command + " (" + e.getMessage() + ")", e);
@@ -93,6 +102,11 @@ public final class QmpClient implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted waiting for QMP " + command);
         }
+    }
+
+    /** An empty arguments object to fill in. */
+    public static com.fasterxml.jackson.databind.node.ObjectNode arguments() {
+        return JSON.createObjectNode();
     }
 
     @Override

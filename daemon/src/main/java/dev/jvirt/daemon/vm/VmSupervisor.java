@@ -2,6 +2,9 @@ package dev.jvirt.daemon.vm;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.jvirt.daemon.domain.Domain;
+import dev.jvirt.daemon.domain.DomainDefinition;
+import dev.jvirt.daemon.domain.DomainDevices;
+import dev.jvirt.daemon.domain.DomainXmlException;
 import dev.jvirt.daemon.domain.DomainStore;
 
 import java.io.IOException;
@@ -27,6 +30,8 @@ public final class VmSupervisor {
     private final Path vmm;
     private final Map<String, RunningVm> running = new ConcurrentHashMap<>();
     private final AtomicInteger nextId = new AtomicInteger(1);
+    private final DeviceResources resources;
+    private final TapNames taps = new TapNames();
 
     private static final class RunningVm {
         final Domain domain;
@@ -34,6 +39,12 @@ public final class VmSupervisor {
         final QmpClient qmp;
         volatile String shutdownReason;
         volatile boolean destroyRequested;
+        /** The live definition (aliases, taps, PCI addresses); changed under this object's monitor. */
+        volatile DomainDefinition live;
+        /** Hot-plug requests one at a time, without holding the monitor across QMP round trips. */
+        final Object hotplug = new Object();
+        int hotplugSerial;
+        volatile boolean statsPolling;
 
         RunningVm(Domain domain, ProcessHandle process, QmpClient qmp) {
             this.domain = domain;
@@ -43,7 +54,13 @@ public final class VmSupervisor {
     }
 
     public VmSupervisor(DomainStore domains, Path stateDir, Path vmm) throws IOException {
+        this(domains, stateDir, vmm, DeviceResources.NONE);
+    }
+
+    /** {@code resources}: where volumes and networks named by domain devices are looked up. */
+    public VmSupervisor(DomainStore domains, Path stateDir, Path vmm, DeviceResources resources) throws IOException {
         this.domains = domains;
+        this.resources = resources;
         this.runDir = stateDir.resolve("run");
         this.vmm = vmm;
         Files.createDirectories(runDir);
@@ -68,6 +85,8 @@ public final class VmSupervisor {
                 int id = Integer.parseInt(fields[1]);
                 nextId.accumulateAndGet(id + 1, Math::max);
                 RunningVm vm = attach(domain, process.get(), -1);
+                vm.live = savedLiveDefinition(domain);
+                refreshBalloon(vm);
                 String status = vm.qmp.execute("query-status").path("status").asText();
                 domain.markRunning(id, Domain.RUNNING_UNPAUSED);
                 if (status.equals("paused") || status.equals("prelaunch")) { // prelaunch: started with -S, never resumed
@@ -131,30 +150,41 @@ public final class VmSupervisor {
         Path console = runDir.resolve(name + ".console.log");
         Path vmmLog = runDir.resolve(name + ".log");
         Files.deleteIfExists(qmpSocket);
-        List<String> command = new java.util.ArrayList<>(List.of("setsid"));
-        command.addAll(VmmCommand.build(vmm, domain.definition(), qmpSocket, console, paused));
-        Files.writeString(vmmLog, String.join(" ", command) + "\n");
-        Process process = new ProcessBuilder(command)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(vmmLog.toFile()))
-                .redirectErrorStream(true)
-                .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
-                .start();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (!Files.exists(qmpSocket)) {
-            if (!process.isAlive()) {
-                throw new VmStartException("jvirt-vmm failed to start: " + lastLine(vmmLog));
+        List<String> tapsTaken = new java.util.ArrayList<>();
+        DomainDefinition live;
+        Process process;
+        try {
+            live = LiveDefinition.prepare(domain.definition(), resources, taps, true, tapsTaken);
+            List<String> command = new java.util.ArrayList<>(List.of("setsid"));
+            command.addAll(VmmCommand.build(vmm, live, qmpSocket, console, paused, resources));
+            Files.writeString(vmmLog, String.join(" ", command) + "\n");
+            process = new ProcessBuilder(command)
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(vmmLog.toFile()))
+                    .redirectErrorStream(true)
+                    .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
+                    .start();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!Files.exists(qmpSocket)) {
+                if (!process.isAlive()) {
+                    throw new VmStartException("jvirt-vmm failed to start: " + lastLine(vmmLog));
+                }
+                if (System.nanoTime() > deadline) {
+                    process.destroyForcibly();
+                    throw new VmStartException("jvirt-vmm did not open its QMP socket within 60 s");
+                }
+                sleep(20);
             }
-            if (System.nanoTime() > deadline) {
-                process.destroyForcibly();
-                throw new VmStartException("jvirt-vmm did not open its QMP socket within 60 s");
-            }
-            sleep(20);
+        } finally {
+            tapsTaken.forEach(taps::release); // the VMM has made its taps by now (or never will): the host's list says which
         }
         int id = keepId >= 0 ? keepId : nextId.getAndIncrement();
         Files.writeString(pidFile(domain), process.pid() + " " + id + "\n");
         domain.markRunning(id, Domain.RUNNING_BOOTED);
         try {
-            attach(domain, process.toHandle(), id);
+            RunningVm vm = attach(domain, process.toHandle(), id);
+            vm.live = live;
+            placeDevices(vm);
+            startStatsPolling(vm);
             if (paused) {
                 domain.markPaused();
             }
@@ -213,6 +243,8 @@ public final class VmSupervisor {
             return;
         }
         switch (event.path("event").asText()) {
+            case "DEVICE_DELETED" -> deviceDeleted(vm, event.at("/data/device").asText());
+            case "BALLOON_CHANGE" -> balloonChanged(vm, event.at("/data/actual").asLong());
             case "SHUTDOWN" -> vm.shutdownReason = event.at("/data/reason").asText();
             case "STOP" -> vm.domain.markPaused();
             case "RESUME" -> vm.domain.markRunning(vm.domain.id(), Domain.RUNNING_UNPAUSED);
@@ -226,6 +258,7 @@ public final class VmSupervisor {
         try {
             vm.qmp.close();
             Files.deleteIfExists(pidFile(domain));
+            Files.deleteIfExists(liveFile(domain));
         } catch (IOException ignored) {
             // best effort
         }
@@ -304,6 +337,260 @@ public final class VmSupervisor {
     public long cpuTimeNanos(Domain domain) {
         RunningVm vm = running.get(domain.definition().name());
         return vm == null ? 0 : vm.process.info().totalCpuDuration().map(java.time.Duration::toNanos).orElse(0L);
+    }
+
+    /** The running domain's live definition (aliases, taps, addresses, balloon size), or null when it is not running. */
+    public DomainDefinition liveDefinition(Domain domain) {
+        RunningVm vm = running.get(domain.definition().name());
+        return vm == null ? null : vm.live;
+    }
+
+    private Path liveFile(Domain domain) {
+        return runDir.resolve(domain.definition().name() + ".live.xml");
+    }
+
+    /** Kept beside the pid file, as libvirt keeps its status XML, so a restarted daemon knows the taps and aliases. */
+    private void saveLive(RunningVm vm) {
+        try {
+            dev.jvirt.daemon.state.AtomicFiles.write(liveFile(vm.domain), vm.live.toXml());
+        } catch (IOException e) {
+            System.err.println("jvirtd: cannot record the live definition of '" + vm.domain.definition().name() + "': " + e.getMessage());
+        }
+    }
+
+    private DomainDefinition savedLiveDefinition(Domain domain) {
+        try {
+            if (Files.exists(liveFile(domain))) {
+                return DomainDefinition.parse(Files.readString(liveFile(domain)));
+            }
+        } catch (IOException | DomainXmlException e) {
+            System.err.println("jvirtd: ignoring the saved live definition of '" + domain.definition().name() + "': " + e.getMessage());
+        }
+        return domain.definition();
+    }
+
+    /** The PCI slots jvirt-vmm gave the devices (query-pci), written into the live definition as libvirt shows them. */
+    private void placeDevices(RunningVm vm) {
+        try {
+            Map<String, Integer> slots = new java.util.HashMap<>();
+            for (JsonNode bus : vm.qmp.execute("query-pci")) {
+                for (JsonNode device : bus.path("devices")) {
+                    String id = device.path("qdev_id").asText("");
+                    if (!id.isEmpty()) {
+                        slots.put(id, device.path("slot").asInt());
+                    }
+                }
+            }
+            synchronized (vm) {
+                vm.live = LiveDefinition.withAddresses(vm.live, slots);
+            }
+        } catch (IOException | DomainXmlException e) {
+            System.err.println("jvirtd: cannot read the PCI addresses of '" + vm.domain.definition().name() + "': " + e.getMessage());
+        }
+        saveLive(vm);
+    }
+
+    /** {@code <memballoon><stats period='N'/>}: the guest is asked for statistics every N seconds from the start. */
+    private void startStatsPolling(RunningVm vm) {
+        try {
+            DomainDevices.Balloon balloon = vm.live.balloon();
+            if (balloon != null && balloon.statsPeriod() > 0) {
+                setStatsPeriod(vm, balloon, balloon.statsPeriod());
+            }
+        } catch (IOException | DomainXmlException e) {
+            System.err.println("jvirtd: cannot start balloon statistics for '" + vm.domain.definition().name() + "': " + e.getMessage());
+        }
+    }
+
+    private static void setStatsPeriod(RunningVm vm, DomainDevices.Balloon balloon, int seconds) throws IOException {
+        vm.qmp.execute("qom-set", QmpClient.arguments().put("path", "/machine/peripheral/" + balloon.alias())
+                .put("property", "guest-stats-polling-interval").put("value", seconds));
+        vm.statsPolling = seconds > 0;
+    }
+
+    private void refreshBalloon(RunningVm vm) {
+        try {
+            if (vm.live.balloon() != null) {
+                balloonChanged(vm, vm.qmp.execute("query-balloon").path("actual").asLong());
+            }
+        } catch (IOException | DomainXmlException e) {
+            // no balloon answer: the live definition's size stands
+        }
+    }
+
+    private void balloonChanged(RunningVm vm, long actualBytes) {
+        if (vm == null || vm.live == null || actualBytes <= 0) {
+            return;
+        }
+        synchronized (vm) {
+            try {
+                vm.live = vm.live.withCurrentMemory(actualBytes / 1024);
+            } catch (DomainXmlException e) {
+                System.err.println("jvirtd: balloon size " + actualBytes + " not recorded: " + e.getMessage());
+            }
+        }
+    }
+
+    private void deviceDeleted(RunningVm vm, String alias) {
+        if (vm.live == null) {
+            return;
+        }
+        synchronized (vm) {
+            try {
+                vm.live = vm.live.withoutAlias(alias);
+            } catch (DomainXmlException e) {
+                System.err.println("jvirtd: device " + alias + " not removed from the live definition: " + e.getMessage());
+            }
+            vm.notifyAll();
+        }
+        saveLive(vm);
+    }
+
+    /** virsh setmem --live: the balloon's target, in KiB of guest memory (the guest gives up the rest). */
+    public void setMemory(Domain domain, long kib) throws IOException, VmOperationException {
+        RunningVm vm = require(domain);
+        try {
+            if (vm.live.balloon() == null) {
+                throw new VmOperationException("Requested operation is not valid: Unable to change memory of active domain"
+                        + " without the balloon device", true);
+            }
+        } catch (DomainXmlException e) {
+            throw new VmOperationException(e.getMessage(), false);
+        }
+        if (kib > vm.live.memoryKiB()) {
+            throw new VmOperationException("invalid argument: cannot set memory higher than max memory (" + kib + " > "
+                    + vm.live.memoryKiB() + " KiB)", true);
+        }
+        vm.qmp.execute("balloon", QmpClient.arguments().put("value", kib * 1024));
+    }
+
+    /**
+     * virsh dommemstat: virDomainMemoryStatTags and values as libvirt's qemu driver reports them
+     * (memory in KiB): the balloon's size, the guest's own statistics (polling is switched on at
+     * the first request when the definition set no period, so later requests have them), and the
+     * VMM's resident set.
+     */
+    public List<long[]> memoryStats(Domain domain) throws IOException {
+        RunningVm vm = require(domain);
+        List<long[]> stats = new java.util.ArrayList<>();
+        DomainDevices.Balloon balloon;
+        try {
+            balloon = vm.live.balloon();
+        } catch (DomainXmlException e) {
+            balloon = null;
+        }
+        if (balloon != null) {
+            long actual = vm.qmp.execute("query-balloon").path("actual").asLong();
+            stats.add(new long[] {6, actual / 1024}); // ACTUAL_BALLOON
+            if (!vm.statsPolling) {
+                setStatsPeriod(vm, balloon, 5);
+            }
+            JsonNode reply = vm.qmp.execute("qom-get", QmpClient.arguments().put("path", "/machine/peripheral/" + balloon.alias())
+                    .put("property", "guest-stats"));
+            stats.addAll(MemoryStats.fromGuestStats(reply));
+        } else {
+            stats.add(new long[] {6, vm.live.currentMemoryKiB()});
+        }
+        long rss = MemoryStats.residentKiB(vm.process.pid());
+        if (rss >= 0) {
+            stats.add(new long[] {7, rss}); // RSS
+        }
+        return stats;
+    }
+
+    /** virsh dommemstat --period: how often the guest reports its statistics (0 stops it). */
+    public void setMemoryStatsPeriod(Domain domain, int seconds) throws IOException, VmOperationException {
+        RunningVm vm = require(domain);
+        try {
+            DomainDevices.Balloon balloon = vm.live.balloon();
+            if (balloon == null) {
+                throw new VmOperationException("Requested operation is not valid: No memory balloon device configured, can not set the collection period", true);
+            }
+            setStatsPeriod(vm, balloon, seconds);
+        } catch (DomainXmlException e) {
+            throw new VmOperationException(e.getMessage(), false);
+        }
+    }
+
+    /**
+     * virsh attach-device --live for a disk or an interface: the back end and the virtio function
+     * are added over QMP, and the device (with its alias, tap and address) joins the live definition.
+     */
+    public void attachDevice(Domain domain, String deviceXml) throws IOException, VmOperationException {
+        RunningVm vm = require(domain);
+        synchronized (vm.hotplug) {
+            List<String> tapsTaken = new java.util.ArrayList<>();
+            try {
+                DomainDefinition before = vm.live;
+                DomainDefinition prepared = LiveDefinition.prepare(before.withDevice(deviceXml), resources, taps, false, tapsTaken);
+                int serial = ++vm.hotplugSerial;
+                List<HotplugRequests.Request> requests = null;
+                String alias = null;
+                List<DomainDevices.Disk> disks = prepared.disks();
+                List<DomainDevices.Nic> nics = prepared.interfaces();
+                if (disks.size() > before.disks().size()) {
+                    DomainDevices.Disk disk = disks.getLast();
+                    alias = disk.alias();
+                    requests = HotplugRequests.disk(disk, resources, serial);
+                } else if (nics.size() > before.interfaces().size()) {
+                    DomainDevices.Nic nic = nics.getLast();
+                    alias = nic.alias();
+                    requests = HotplugRequests.nic(nic, serial);
+                }
+                if (requests == null) {
+                    throw new VmOperationException("internal error: the attached device was not found in the live definition", false);
+                }
+                for (HotplugRequests.Request request : requests) {
+                    vm.qmp.execute(request.command(), request.arguments());
+                }
+                String added = prepared.deviceXml(alias);
+                synchronized (vm) {
+                    vm.live = vm.live.withDevice(added); // events may have changed the live definition meanwhile
+                }
+                placeDevices(vm);
+            } catch (DomainXmlException e) {
+                throw new VmOperationException("XML error: " + e.getMessage(), true);
+            } catch (VmStartException e) {
+                throw new VmOperationException(e.getMessage(), false);
+            } finally {
+                tapsTaken.forEach(taps::release);
+            }
+        }
+    }
+
+    /**
+     * virsh detach-device --live: device_del, then up to {@code wait} for the guest to let go
+     * (DEVICE_DELETED), as libvirt waits; a guest that takes longer keeps the device until it does,
+     * and the live definition drops it then.
+     */
+    public boolean detachDevice(Domain domain, String deviceXml, java.time.Duration wait) throws IOException, VmOperationException {
+        RunningVm vm = require(domain);
+        String alias;
+        try {
+            alias = vm.live.withoutDevice(deviceXml).alias();
+        } catch (DomainXmlException e) {
+            throw new VmOperationException("operation failed: " + e.getMessage(), false);
+        }
+        if (alias == null) {
+            throw new VmOperationException("operation failed: the device has no alias in the live definition", false);
+        }
+        vm.qmp.execute("device_del", QmpClient.arguments().put("id", alias));
+        long deadline = System.nanoTime() + wait.toNanos();
+        synchronized (vm) {
+            while (vm.live.hasAlias(alias)) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                try {
+                    TimeUnit.NANOSECONDS.timedWait(vm, left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return false;
+                }
+            }
+        }
+        return true;
     }
 
     /** Synchronized with {@link #start}: a domain that reads as running while its VMM is still starting is waited for. */

@@ -1,13 +1,19 @@
 package dev.jvirt.daemon.vm;
 
 import dev.jvirt.daemon.domain.DomainDefinition;
+import dev.jvirt.daemon.domain.DomainDevices;
+import dev.jvirt.daemon.domain.DomainXmlException;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-/** The jvirt-vmm command line for a domain definition (QEMU-style options, as libvirt builds for QEMU). */
+/**
+ * The jvirt-vmm command line for a domain's live definition (QEMU-style options, as libvirt
+ * builds for QEMU): each disk a {@code -drive if=none} plus {@code -device virtio-blk-pci}, each
+ * interface a {@code -netdev} plus {@code -device virtio-net-pci}, ids from the devices' aliases.
+ */
 final class VmmCommand {
 
     private static final Path HUGEPAGES = Path.of("/dev/hugepages");
@@ -31,15 +37,12 @@ final class VmmCommand {
     }
 
     /** {@code paused}: start with the vCPUs stopped (-S), for virsh start --paused. */
-    static List<String> build(Path vmm, DomainDefinition definition, Path qmpSocket, Path consoleLog, boolean paused) throws VmStartException {
+    static List<String> build(Path vmm, DomainDefinition definition, Path qmpSocket, Path consoleLog, boolean paused,
+            DeviceResources resources) throws VmStartException {
         DomainDefinition.Boot boot = definition.boot();
         if (boot.kernel() == null) {
             throw new VmStartException("domain '" + definition.name() + "' has no <os><kernel>: jvirt boots Linux directly"
-                    + " (firmware and disk boot need virtio-blk, which is not implemented yet)");
-        }
-        if (definition.hasUnsupportedDevices()) {
-            throw new VmStartException("domain '" + definition.name() + "' has disk or network devices, which need virtio"
-                    + " (not implemented yet)");
+                    + " (firmware and disk boot are not implemented yet)");
         }
         List<String> command = new ArrayList<>();
         command.add(vmm.toString());
@@ -62,10 +65,90 @@ final class VmmCommand {
             command.addAll(List.of("-append", boot.cmdline()));
         }
         command.addAll(List.of("-serial", "file:" + consoleLog));
+        devices(definition, resources, command);
         command.addAll(List.of("-qmp", "unix:" + qmpSocket + ",server,nowait"));
         if (paused) {
             command.add("-S");
         }
         return command;
+    }
+
+    private static void devices(DomainDefinition definition, DeviceResources resources, List<String> command) throws VmStartException {
+        try {
+            for (DomainDevices.Disk disk : definition.disks()) {
+                command.addAll(List.of("-drive", drive(disk, resources), "-device", blockDevice(disk)));
+            }
+            for (DomainDevices.Nic nic : definition.interfaces()) {
+                command.addAll(List.of("-netdev", netdev(nic, "host" + alias(nic.alias())), "-device", netDevice(nic, "host" + nic.alias())));
+            }
+            for (DomainDevices.Rng rng : definition.rngs()) {
+                command.addAll(List.of("-device", "virtio-rng-pci,id=" + alias(rng.alias()) + addr(rng.slot())));
+            }
+            DomainDevices.Balloon balloon = definition.balloon();
+            if (balloon != null) {
+                command.addAll(List.of("-device", "virtio-balloon-pci,id=" + alias(balloon.alias()) + addr(balloon.slot())));
+            }
+        } catch (DomainXmlException e) {
+            throw new VmStartException(e.getMessage());
+        }
+    }
+
+    /** {@code -drive file=...,if=none,id=drive-ALIAS,...}: the image, its format (libvirt's default raw) and host options. */
+    static String drive(DomainDevices.Disk disk, DeviceResources resources) throws VmStartException {
+        Path file;
+        String format = disk.format();
+        if (disk.type().equals("volume")) {
+            DeviceResources.VolumeSource source = resources.volume(disk.pool(), disk.volume());
+            file = source.path();
+            format = format == null ? source.format() : format;
+        } else {
+            file = Path.of(disk.file());
+        }
+        StringBuilder drive = new StringBuilder("file=").append(escape(file.toString()))
+                .append(",if=none,id=drive-").append(alias(disk.alias()))
+                .append(",format=").append(format == null ? "raw" : format);
+        if (disk.cache() != null) {
+            drive.append(",cache=").append(disk.cache());
+        }
+        if (disk.readOnly()) {
+            drive.append(",readonly=on");
+        }
+        if (disk.discard() != null) {
+            drive.append(",discard=").append(disk.discard());
+        }
+        return drive.toString();
+    }
+
+    static String blockDevice(DomainDevices.Disk disk) {
+        return "virtio-blk-pci,drive=drive-" + disk.alias() + ",id=" + disk.alias()
+                + (disk.serial() == null ? "" : ",serial=" + escape(disk.serial())) + addr(disk.slot());
+    }
+
+    /** A tap of the given name, put on the interface's bridge (bridge and network types) or left alone (ethernet). */
+    static String netdev(DomainDevices.Nic nic, String id) {
+        if (nic.type().equals("ethernet")) {
+            return "tap,id=" + id + ",ifname=" + nic.targetDev() + ",script=no";
+        }
+        return "bridge,id=" + id + ",br=" + nic.bridge() + ",ifname=" + nic.targetDev();
+    }
+
+    static String netDevice(DomainDevices.Nic nic, String netdevId) {
+        return "virtio-net-pci,netdev=" + netdevId + ",id=" + nic.alias() + ",mac=" + nic.mac() + addr(nic.slot());
+    }
+
+    private static String addr(DomainDevices.PciSlot slot) {
+        return slot == null ? "" : String.format(",addr=0x%x", slot.slot());
+    }
+
+    private static String alias(String alias) throws VmStartException {
+        if (alias == null) {
+            throw new VmStartException("internal error: device without an alias in the live definition");
+        }
+        return alias;
+    }
+
+    /** Commas are doubled in QEMU's option syntax. */
+    private static String escape(String text) {
+        return text.replace(",", ",,");
     }
 }
