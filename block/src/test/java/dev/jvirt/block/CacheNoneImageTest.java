@@ -81,6 +81,41 @@ class CacheNoneImageTest {
     }
 
     @Test
+    void overlayAndItsBackingFileOpenDirectAndReadThroughTheChain() throws Exception {
+        needsDirectIoAndQemuImg();
+        Path base = dir.resolve("base.qcow2");
+        Qcow2Creator.create(base, Qcow2Creator.Options.defaults(DISK));
+        replay(base, CacheMode.WRITEBACK, "qcow2");
+        Path direct = dir.resolve("overlay-none.qcow2");
+        Path buffered = dir.resolve("overlay-writeback.qcow2");
+        for (Path path : List.of(direct, buffered)) {
+            Qcow2Creator.create(path, new Qcow2Creator.Options(DISK, 65536, true, false, "base.qcow2", "qcow2"));
+        }
+        byte[] data = DirectFileChannelTest.bytes(70_000, 3);
+        for (Path path : List.of(direct, buffered)) {
+            CacheMode cache = path == direct ? CacheMode.NONE : CacheMode.WRITEBACK;
+            try (BlockDriver disk = Images.open(path, new OpenOptions(false, cache, null))) {
+                disk.write(100_001, data, 0, data.length);
+            }
+        }
+        try (BlockDriver overDirect = Images.open(direct, new OpenOptions(true, CacheMode.NONE, null));
+             BlockDriver overBuffered = Images.open(buffered, new OpenOptions(true, CacheMode.WRITEBACK, null))) {
+            byte[] a = new byte[300_000];
+            byte[] b = new byte[300_000];
+            overDirect.read(0, a, 0, a.length);
+            overBuffered.read(0, b, 0, b.length);
+            assertArrayEquals(b, a, "the overlay's clusters over the backing file's, the same through O_DIRECT");
+        }
+        try (BlockDriver overlay = Images.open(direct, new OpenOptions(true, CacheMode.NONE, null))) {
+            assertTrue((DirectFileChannelTest.OpenFlags.of(base) & DirectFileChannelTest.OpenFlags.O_DIRECT) != 0,
+                    "the backing file bypasses the page cache too, as QEMU's cache.direct is inherited");
+        }
+        run("qemu-img", "compare", direct.toString(), buffered.toString());
+        String check = run("qemu-img", "check", direct.toString());
+        assertTrue(check.contains("No errors were found on the image."), check);
+    }
+
+    @Test
     void fileSystemWithoutODirectFailsTheOpenLikeQemu() throws Exception {
         // procfs has no direct I/O on any kernel; open(2) answers EINVAL as it would on an old tmpfs.
         Path path = Path.of("/proc/self/status");
