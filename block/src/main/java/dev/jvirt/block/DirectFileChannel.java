@@ -110,6 +110,9 @@ public final class DirectFileChannel extends FileChannel {
         if (length == 0) {
             return 0;
         }
+        if (position > Long.MAX_VALUE - length) {
+            throw new IllegalArgumentException("write at " + position + "+" + length + " ends past the largest file offset");
+        }
         if (isAligned(position) && isAligned(length)) {
             lock.readLock().lock();
             try {
