@@ -39,13 +39,13 @@ final class HotplugRequests {
         return List.of(new Request("blockdev-add", blockdev), new Request("device_add", device));
     }
 
-    static List<Request> nic(DomainDevices.Nic nic, int serial) {
+    static List<Request> nic(DomainDevices.Nic nic, DeviceResources resources, int serial) throws VmStartException {
         String id = "host" + nic.alias() + "-" + serial;
         ObjectNode netdev = QmpClient.arguments().put("id", id).put("ifname", nic.targetDev());
         if (nic.type().equals("ethernet")) {
             netdev.put("type", "tap").put("script", "no");
         } else {
-            netdev.put("type", "bridge").put("br", nic.bridge());
+            netdev.put("type", "bridge").put("br", VmmCommand.bridge(nic, resources));
         }
         ObjectNode device = QmpClient.arguments().put("driver", "virtio-net-pci").put("id", nic.alias()).put("netdev", id)
                 .put("mac", nic.mac());

@@ -15,8 +15,7 @@ import java.util.Set;
 /**
  * The definition of a running domain as libvirt's live XML shows it: every device carries its
  * {@code <alias name>} (the id jvirt-vmm knows it by: virtio-disk0, net0, rng0, balloon0), every
- * interface its tap ({@code <target dev='vnet0'/>}) and, for a network, the network's bridge,
- * and once the VMM has placed them, every device its PCI address.
+ * interface its tap ({@code <target dev='vnet0'/>}), and once the VMM has placed them, every device its PCI address.
  */
 final class LiveDefinition {
 
@@ -38,19 +37,21 @@ final class LiveDefinition {
             if (!fresh) {
                 collectAliases(definition, aliases);
             }
-            List<String[]> nicPlans = new ArrayList<>(); // per interface: tap, bridge, or null when it keeps what it has
+            List<String[]> nicPlans = new ArrayList<>(); // per interface: its tap, or null when it keeps what it has
             for (DomainDevices.Nic nic : nics) {
                 if (!fresh && nic.alias() != null) {
                     nicPlans.add(null);
                     continue;
                 }
-                String bridge = nic.type().equals("network") ? resources.networkBridge(nic.network()) : nic.bridge();
+                if (nic.type().equals("network")) {
+                    resources.networkBridge(nic.network()); // an inactive network is refused before any tap is taken
+                }
                 String tap = nic.targetDev();
                 if (tap == null || tap.startsWith("vnet")) { // libvirt's reserved prefix: names it hands out itself
                     tap = taps.allocate();
                     tapsTaken.add(tap);
                 }
-                nicPlans.add(new String[] {tap, bridge});
+                nicPlans.add(new String[] {tap});
             }
             return DomainDefinition.parse(definition.edited(root -> {
                 Element devices = child(root, "devices");
@@ -71,7 +72,7 @@ final class LiveDefinition {
                         case "interface" -> {
                             String[] plan = nicPlans.get(nicIndex++);
                             if (plan != null) {
-                                applyTap(device, plan[0], plan[1]);
+                                applyTap(device, plan[0]);
                             }
                             if (!keep) {
                                 setAlias(device, free("net", aliases), aliases);
@@ -156,7 +157,12 @@ final class LiveDefinition {
         aliases.add(name);
     }
 
-    private static void applyTap(Element iface, String tap, String bridge) {
+    /**
+     * The tap goes into the live XML; a network's bridge does not (libvirt shows it as a source
+     * attribute, but virsh domiflist takes the first source attribute, which would then be the
+     * bridge rather than the network's name: the DOM writes attributes in name order).
+     */
+    private static void applyTap(Element iface, String tap) {
         Element target = child(iface, "target");
         if (target == null) {
             target = iface.getOwnerDocument().createElement("target");
@@ -164,9 +170,6 @@ final class LiveDefinition {
             iface.insertBefore(target, source == null ? iface.getFirstChild() : source.getNextSibling());
         }
         target.setAttribute("dev", tap);
-        if (iface.getAttribute("type").equals("network")) {
-            child(iface, "source").setAttribute("bridge", bridge);
-        }
     }
 
     private static Element child(Element parent, String tag) {

@@ -535,7 +535,7 @@ public final class VmSupervisor {
                 } else if (nics.size() > before.interfaces().size()) {
                     DomainDevices.Nic nic = nics.getLast();
                     alias = nic.alias();
-                    requests = HotplugRequests.nic(nic, serial);
+                    requests = HotplugRequests.nic(nic, resources, serial);
                 }
                 if (requests == null) {
                     throw new VmOperationException("internal error: the attached device was not found in the live definition", false);

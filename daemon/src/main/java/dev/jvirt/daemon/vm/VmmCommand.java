@@ -79,7 +79,8 @@ final class VmmCommand {
                 command.addAll(List.of("-drive", drive(disk, resources), "-device", blockDevice(disk)));
             }
             for (DomainDevices.Nic nic : definition.interfaces()) {
-                command.addAll(List.of("-netdev", netdev(nic, "host" + alias(nic.alias())), "-device", netDevice(nic, "host" + nic.alias())));
+                command.addAll(List.of("-netdev", netdev(nic, "host" + alias(nic.alias()), resources),
+                        "-device", netDevice(nic, "host" + nic.alias())));
             }
             for (DomainDevices.Rng rng : definition.rngs()) {
                 command.addAll(List.of("-device", "virtio-rng-pci,id=" + alias(rng.alias()) + addr(rng.slot())));
@@ -125,11 +126,16 @@ final class VmmCommand {
     }
 
     /** A tap of the given name, put on the interface's bridge (bridge and network types) or left alone (ethernet). */
-    static String netdev(DomainDevices.Nic nic, String id) {
+    static String netdev(DomainDevices.Nic nic, String id, DeviceResources resources) throws VmStartException {
         if (nic.type().equals("ethernet")) {
             return "tap,id=" + id + ",ifname=" + nic.targetDev() + ",script=no";
         }
-        return "bridge,id=" + id + ",br=" + nic.bridge() + ",ifname=" + nic.targetDev();
+        return "bridge,id=" + id + ",br=" + bridge(nic, resources) + ",ifname=" + nic.targetDev();
+    }
+
+    /** A host bridge as named, or the bridge of the (active) network. */
+    static String bridge(DomainDevices.Nic nic, DeviceResources resources) throws VmStartException {
+        return nic.type().equals("network") ? resources.networkBridge(nic.network()) : nic.bridge();
     }
 
     static String netDevice(DomainDevices.Nic nic, String netdevId) {

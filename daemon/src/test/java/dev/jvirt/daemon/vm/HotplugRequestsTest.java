@@ -37,7 +37,7 @@ class HotplugRequestsTest {
         DomainDevices.Nic bridged = live("""
                 <interface type='bridge'><mac address='52:54:00:00:00:09'/><source bridge='br0'/><target dev='vnet4'/>
                 <alias name='net1'/></interface>""").interfaces().getFirst();
-        List<HotplugRequests.Request> requests = HotplugRequests.nic(bridged, 2);
+        List<HotplugRequests.Request> requests = HotplugRequests.nic(bridged, DeviceResources.NONE, 2);
         assertEquals(JSON.readTree("{\"id\":\"hostnet1-2\",\"ifname\":\"vnet4\",\"type\":\"bridge\",\"br\":\"br0\"}"), requests.get(0).arguments());
         assertEquals(JSON.readTree("""
                 {"driver":"virtio-net-pci","id":"net1","netdev":"hostnet1-2","mac":"52:54:00:00:00:09"}"""), requests.get(1).arguments());
@@ -45,7 +45,7 @@ class HotplugRequestsTest {
                 <interface type='ethernet'><mac address='52:54:00:00:00:0a'/><target dev='tap7'/><alias name='net0'/></interface>""")
                 .interfaces().getFirst();
         assertEquals(JSON.readTree("{\"id\":\"hostnet0-1\",\"ifname\":\"tap7\",\"type\":\"tap\",\"script\":\"no\"}"),
-                HotplugRequests.nic(tap, 1).get(0).arguments());
+                HotplugRequests.nic(tap, DeviceResources.NONE, 1).get(0).arguments());
     }
 
     @Test
