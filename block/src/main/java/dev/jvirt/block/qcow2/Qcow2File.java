@@ -17,6 +17,14 @@ import java.nio.file.StandardOpenOption;
  */
 final class Qcow2File implements AutoCloseable {
 
+    /** Opens the image file for reading and writing; a test substitutes one that "crashes" part-way. */
+    interface ChannelOpener {
+        FileChannel open(Path path) throws IOException;
+    }
+
+    private static final ChannelOpener FILE_SYSTEM = path -> FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
+    static volatile ChannelOpener opener = FILE_SYSTEM;
+
     final String name;
     final FileChannel file;
     final Qcow2Header header;
@@ -59,7 +67,7 @@ final class Qcow2File implements AutoCloseable {
         if (header.refcountOrder < 3) {
             throw new ImageException(path + ": writing images with " + header.refcountBits() + "-bit refcounts is not supported yet");
         }
-        FileChannel channel = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        FileChannel channel = opener.open(path);
         try {
             return new Qcow2File(path, channel, header);
         } catch (IOException | RuntimeException e) {
