@@ -39,6 +39,7 @@ public final class VmSupervisor {
         final QmpClient qmp;
         volatile String shutdownReason;
         volatile boolean destroyRequested;
+        volatile boolean resetRequested;
         /** The live definition (aliases, taps, PCI addresses); changed under this object's monitor. */
         volatile DomainDefinition live;
         /** Hot-plug requests one at a time, without holding the monitor across QMP round trips. */
@@ -263,7 +264,7 @@ public final class VmSupervisor {
             // best effort
         }
         int id = domain.id();
-        String reason = vm.shutdownReason == null ? "" : vm.shutdownReason;
+        String reason = vm.shutdownReason != null ? vm.shutdownReason : vm.resetRequested ? "host-qmp-system-reset" : "";
         if (vm.destroyRequested) {
             domain.markShutoff(Domain.SHUTOFF_DESTROYED);
             forgetIfTransient(domain);
@@ -319,8 +320,24 @@ public final class VmSupervisor {
         require(domain).qmp.execute("system_powerdown");
     }
 
+    /**
+     * jvirt-vmm resets by ending its process (as QEMU with -no-reboot) and this supervisor starts
+     * a new one; the VMM may close QMP before its answer or the SHUTDOWN event gets out, so the
+     * request itself says why the process ended.
+     */
     public void reboot(Domain domain) throws IOException {
-        require(domain).qmp.execute("system_reset");
+        RunningVm vm = require(domain);
+        vm.resetRequested = true;
+        try {
+            vm.qmp.execute("system_reset");
+        } catch (IOException e) {
+            try {
+                vm.process.onExit().get(5, TimeUnit.SECONDS);
+            } catch (Exception notEnding) {
+                vm.resetRequested = false;
+                throw e;
+            }
+        }
     }
 
     public void suspend(Domain domain) throws IOException {
