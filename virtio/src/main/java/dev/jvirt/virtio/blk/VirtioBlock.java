@@ -1,7 +1,6 @@
 package dev.jvirt.virtio.blk;
 
 import dev.jvirt.block.BlockDriver;
-import dev.jvirt.block.CacheMode;
 import dev.jvirt.block.Images;
 import dev.jvirt.virtio.DeviceContext;
 import dev.jvirt.virtio.VirtioDevice;
@@ -90,7 +89,7 @@ public final class VirtioBlock implements VirtioDevice, AutoCloseable {
         this.features = offered;
         this.config = new BlockConfigSpace(capacitySectors, SIZE_MAX, options.queueSize() - 2, blockSize,
                 options.queues(), maxZeroSectors, MAX_ZERO_SEGMENTS, options.discard() == DiscardMode.UNMAP,
-                options.cache() != CacheMode.WRITETHROUGH);
+                options.cache().writeCache());
     }
 
     /** Opens {@code options.path()} through the block layer (format probed when not given, backing chains followed). */
@@ -181,8 +180,8 @@ public final class VirtioBlock implements VirtioDevice, AutoCloseable {
             boolean indirect = context.hasFeature(VirtioFeatures.RING_INDIRECT_DESC);
             boolean canFlush = context.hasFeature(VirtioBlk.F_FLUSH);
             // Without a guest-visible write cache, each write is flushed before it completes. With
-            // cache=writethrough the block layer already does that, and with unsafe a flush does nothing.
-            boolean cacheHonoursFlush = options.cache() == CacheMode.WRITEBACK || options.cache() == CacheMode.NONE;
+            // cache=writethrough/directsync the block layer already does that, and with unsafe a flush does nothing.
+            boolean cacheHonoursFlush = options.cache().writeCache() && !options.cache().noFlush();
             QueueWorker[] started = new QueueWorker[options.queues()];
             for (int i = 0; i < usable; i++) {
                 Virtqueue queue = context.queues().get(i);

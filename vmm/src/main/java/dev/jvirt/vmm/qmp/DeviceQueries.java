@@ -6,7 +6,6 @@ import dev.jvirt.devices.pci.PciConfigSpace;
 import dev.jvirt.devices.pci.PciDevice;
 import dev.jvirt.virtio.blk.VirtioBlock;
 import dev.jvirt.virtio.blk.VirtioBlockOptions;
-import dev.jvirt.block.CacheMode;
 import dev.jvirt.vmm.machine.Machine;
 import dev.jvirt.vmm.machine.PluggedDevice;
 
@@ -109,9 +108,9 @@ final class DeviceQueries {
             inserted.put("encrypted", false);
             inserted.put("detect_zeroes", "off");
             inserted.put("cache", Map.of(
-                    "writeback", options.cache() != CacheMode.WRITETHROUGH,
-                    "direct", options.cache() == CacheMode.NONE,
-                    "no-flush", options.cache() == CacheMode.UNSAFE));
+                    "writeback", options.cache().writeCache(),
+                    "direct", options.cache().direct(),
+                    "no-flush", options.cache().noFlush()));
             inserted.put("image", image);
             Map<String, Object> drive = new LinkedHashMap<>();
             drive.put("device", plugged.id());
