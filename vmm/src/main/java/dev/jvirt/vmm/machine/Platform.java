@@ -27,7 +27,8 @@ import java.util.List;
 /**
  * The PC platform around the vCPUs: which device sits at which port and IRQ, and the ACPI tables
  * that tell the guest so. The one place that knows the machine's wiring:
- * COM1 0x3F8/IRQ 4, i8042 0x60/0x64, CMOS RTC 0x70/IRQ 8, PCI config 0xCF8, ACPI PM 0x600/SCI 9.
+ * COM1 0x3F8/IRQ 4, i8042 0x60/0x64 (IRQ 1/12), CMOS RTC 0x70/IRQ 8, PCI config 0xCF8 (reset 0xCF9),
+ * ACPI PM 0x600/SCI 9, GPE0 0x620, PCI hot-plug 0xAE00, PCI INTx on GSI 16-23, MMIO window 0xC0000000-0xFEBFFFFF.
  */
 public final class Platform {
 
@@ -66,14 +67,17 @@ public final class Platform {
         Serial16550 serial = new Serial16550(gsi(vm, Serial16550.COM1_IRQ), console);
         ports.register(Serial16550.COM1_BASE, Serial16550.REGISTER_COUNT, serial);
 
-        I8042 i8042 = new I8042(() -> hooks[1].run());
+        I8042 i8042 = new I8042(() -> hooks[1].run(), gsi(vm, 1), gsi(vm, 12));
         ports.register(I8042.DATA_PORT, 1, i8042.dataPort());
         ports.register(I8042.COMMAND_PORT, 1, i8042.commandPort());
 
-        ports.register(CmosRtc.BASE, 2, new CmosRtc());
+        CmosRtc rtc = new CmosRtc();
+        long highRam = memory.regions().size() > 1 ? memory.regions().get(1).size() : 0;
+        rtc.setMemorySize(memory.lowRamEnd(), highRam);
+        ports.register(CmosRtc.BASE, 2, rtc);
 
         PciBus pciBus = new PciBus();
-        ports.register(PciHostBridge.BASE, PciHostBridge.PORT_COUNT, new PciHostBridge(pciBus));
+        ports.register(PciHostBridge.BASE, PciHostBridge.PORT_COUNT, new PciHostBridge(pciBus, () -> hooks[1].run()));
         mmio.register(PCI_MMIO_START, PCI_MMIO_END - PCI_MMIO_START + 1, new PciMmioWindow(pciBus, PCI_MMIO_START));
 
         AcpiPmDevice acpi = new AcpiPmDevice(gsi(vm, SCI_GSI), state -> hooks[0].run());
@@ -180,8 +184,7 @@ public final class Platform {
     /** One byte typed on the console; waits while the UART's receive FIFO is full, so nothing is lost. */
     public boolean sendConsoleInput(int b) {
         try {
-            serial.awaitRoom();
-            serial.receive(new byte[] {(byte) b}, 0, 1);
+            serial.enqueueInputFully(new byte[] {(byte) b}, 0, 1);
             return true;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

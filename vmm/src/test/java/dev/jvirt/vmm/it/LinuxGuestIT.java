@@ -57,7 +57,8 @@ class LinuxGuestIT {
 
             # QMP: stop and cont pause and resume a guest that counts; quit ends it.
             sock="$local_dir/qmp.sock"
-            qmp() { printf '%s\\n' '{"execute":"qmp_capabilities"}' "{\\"execute\\":\\"$1\\"}" | socat -t 2 - "UNIX-CONNECT:$sock"; }
+            # socat waits up to 10 s for the reply: a loaded lab can take seconds to answer.
+            qmp() { printf '%s\\n' '{"execute":"qmp_capabilities"}' "{\\"execute\\":\\"$1\\"}" | socat -t 10 - "UNIX-CONNECT:$sock"; }
             vmm -m 256 -append "console=ttyS0 quiet jvirt.script=counter" -qmp "unix:$sock,server,nowait" < /dev/null > "$out/qmp.out" 2>&1 &
             pid=$!
             wait_for "$out/qmp.out" "COUNT 5" 120 || kill $pid
