@@ -228,10 +228,11 @@ class AcpiTablesTest {
         assertTrue(exec.waitFor(60, TimeUnit.SECONDS), "acpiexec finished");
         assertFalse(out.contains("Exception") || out.contains("AE_"), out);
         List<String> notifies = out.lines().filter(line -> line.contains("Notify on")).map(String::strip).toList();
+        // acpiexec delivers notifies from its own threads, so their order varies: check the set.
         assertEquals(3, notifies.size(), out);
-        assertTrue(notifies.get(0).contains("[S02_]") && notifies.get(0).contains("Value 0x01 (Device Check)"), out);
-        assertTrue(notifies.get(1).contains("[S05_]") && notifies.get(1).contains("Value 0x01 (Device Check)"), out);
-        assertTrue(notifies.get(2).contains("[S1F_]") && notifies.get(2).contains("Value 0x03 (Eject Request)"), out);
+        assertTrue(notifies.stream().anyMatch(n -> n.contains("[S02_]") && n.contains("Value 0x01 (Device Check)")), out);
+        assertTrue(notifies.stream().anyMatch(n -> n.contains("[S05_]") && n.contains("Value 0x01 (Device Check)")), out);
+        assertTrue(notifies.stream().anyMatch(n -> n.contains("[S1F_]") && n.contains("Value 0x03 (Eject Request)")), out);
         assertTrue(out.contains("[Integer] = 0000000000000020"), "S05._EJ0 wrote bit 5 to B0EJ: " + out);
     }
 
