@@ -60,7 +60,7 @@ class VirtioNetConsoleIT {
             busybox ping -c 3 -W 2 10.77.0.15 > "$out/host-ping.out" 2>&1; echo $? > "$out/host-ping.status"
             wait_for "$out/serial.out" GUEST-LISTENING 30
             socat -u "FILE:$work/to-guest" TCP:10.77.0.15:5000 2>> "$out/host.err"
-            socat -u TCP-LISTEN:5001,reuseaddr "OPEN:$work/from-guest,creat,trunc" &
+            timeout 600 socat -u TCP-LISTEN:5001,reuseaddr "OPEN:$work/from-guest,creat,trunc" &   # a stalled transfer fails, not hangs
             listener=$!
             sleep 1
             wait_for "$out/hvc.out" HVC-SHELL 60
