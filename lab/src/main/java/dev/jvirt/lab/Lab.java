@@ -85,7 +85,8 @@ public final class Lab {
             command.add(file.toString());
             Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
             byte[] output = process.getInputStream().readAllBytes();
-            if (!process.waitFor(timeout.toSeconds() + 60, TimeUnit.SECONDS)) {
+            // lab/run-l1 may run the script a second time in a fresh L1 when L1's kernel fails.
+            if (!process.waitFor(2 * timeout.toSeconds() + 60, TimeUnit.SECONDS)) {
                 process.destroyForcibly();
                 throw new IOException("lab did not finish within " + timeout);
             }
