@@ -1,6 +1,8 @@
 package dev.jvirt.block;
 
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * One open disk image, as QEMU's block drivers present it: reads, writes, flush, discard,
@@ -20,6 +22,32 @@ public interface BlockDriver extends AutoCloseable {
     void read(long position, byte[] buffer, int offset, int length) throws IOException;
 
     void write(long position, byte[] buffer, int offset, int length) throws IOException;
+
+    /**
+     * Fills {@code target} (typically a piece of guest RAM) from the disk at byte {@code position}.
+     * Drivers that can read straight into native memory override this; the default goes through
+     * a heap buffer.
+     */
+    default void read(long position, MemorySegment target) throws IOException {
+        byte[] buffer = new byte[(int) Math.min(target.byteSize(), 256 * 1024)];
+        for (long done = 0; done < target.byteSize(); ) {
+            int piece = (int) Math.min(buffer.length, target.byteSize() - done);
+            read(position + done, buffer, 0, piece);
+            MemorySegment.copy(buffer, 0, target, ValueLayout.JAVA_BYTE, done, piece);
+            done += piece;
+        }
+    }
+
+    /** Writes {@code source} (typically a piece of guest RAM) to the disk at byte {@code position}. */
+    default void write(long position, MemorySegment source) throws IOException {
+        byte[] buffer = new byte[(int) Math.min(source.byteSize(), 256 * 1024)];
+        for (long done = 0; done < source.byteSize(); ) {
+            int piece = (int) Math.min(buffer.length, source.byteSize() - done);
+            MemorySegment.copy(source, ValueLayout.JAVA_BYTE, done, buffer, 0, piece);
+            write(position + done, buffer, 0, piece);
+            done += piece;
+        }
+    }
 
     /** Makes every completed write durable (unless the cache mode is unsafe). */
     void flush() throws IOException;

@@ -49,7 +49,8 @@ class DomainDevicesIT {
     }
 
     @AfterEach
-    void releaseTheNamespace() {
+    void releaseTheNamespace() throws Exception {
+        JvirtdProcess.killLeftoverVms();
         namespaceHolder.destroyForcibly(); // its bridge and any tap left go with it
     }
 

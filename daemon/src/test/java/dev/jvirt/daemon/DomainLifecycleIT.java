@@ -1,6 +1,7 @@
 package dev.jvirt.daemon;
 
 import dev.jvirt.lab.TinyGuest;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -20,6 +21,11 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * on this host's /dev/kvm running a tiny guest program (so it runs even where KVM only emulates).
  */
 class DomainLifecycleIT {
+
+    @AfterEach
+    void killVmsATestLeftBehind() throws Exception {
+        JvirtdProcess.killLeftoverVms();
+    }
 
     @TempDir
     Path dir;

@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -72,6 +73,7 @@ final class JvirtdProcess implements AutoCloseable {
 
     private static JvirtdProcess start(Path stateDir, List<String> prefix, java.util.Map<String, String> environment,
             List<String> options) throws IOException {
+        STATE_DIRS.add(stateDir);
         int port = freePort();
         List<String> command = new ArrayList<>(prefix);
         command.addAll(List.of(Lab.projectRoot().resolve("bin/jvirtd").toString(), "--state-dir", stateDir.toString(),
@@ -116,6 +118,35 @@ final class JvirtdProcess implements AutoCloseable {
         List<String> command = new ArrayList<>(List.of("virsh", "-q", "-c", uri));
         command.addAll(List.of(args));
         return run(command.toArray(String[]::new));
+    }
+
+    /** Every state directory a test started jvirtd on, for {@link #killLeftoverVms()}. */
+    private static final java.util.Set<Path> STATE_DIRS = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /**
+     * Kills the jvirt-vmm processes still running for any state directory a test used. VMs outlive
+     * jvirtd by design (a restarted daemon finds them), so a test that fails before its destroy
+     * would otherwise leave them behind; test classes that start VMs call this after each test.
+     */
+    static void killLeftoverVms() throws IOException {
+        for (Path stateDir : STATE_DIRS) {
+            Path runDir = stateDir.resolve("run");
+            if (!Files.isDirectory(runDir)) {
+                continue;
+            }
+            try (var pidFiles = Files.newDirectoryStream(runDir, "*.pid")) {
+                for (Path pidFile : pidFiles) {
+                    if (pidFile.getFileName().toString().endsWith(".dnsmasq.pid")) {
+                        continue;
+                    }
+                    String[] fields = Files.readString(pidFile).trim().split(" ");
+                    ProcessHandle.of(Long.parseLong(fields[0]))
+                            .filter(vm -> vm.info().commandLine().orElse("").contains("jvirt"))
+                            .ifPresent(ProcessHandle::destroyForcibly);
+                }
+            }
+        }
+        STATE_DIRS.clear();
     }
 
     @Override

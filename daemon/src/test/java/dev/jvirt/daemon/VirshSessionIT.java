@@ -1,5 +1,6 @@
 package dev.jvirt.daemon;
 
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -20,6 +21,11 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** The real virsh (Debian libvirt-clients) and libvirt-python drive bin/jvirtd over libvirt's own protocol. */
 class VirshSessionIT {
+
+    @AfterEach
+    void killVmsATestLeftBehind() throws Exception {
+        JvirtdProcess.killLeftoverVms();
+    }
 
     @TempDir
     Path dir;

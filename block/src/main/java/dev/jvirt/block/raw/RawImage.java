@@ -6,6 +6,7 @@ import dev.jvirt.block.CacheMode;
 import dev.jvirt.block.ImageFiles;
 
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
@@ -54,7 +55,17 @@ public final class RawImage implements BlockDriver {
     @Override
     public void read(long position, byte[] buffer, int offset, int length) throws IOException {
         checkRange(position, length);
-        ByteBuffer target = ByteBuffer.wrap(buffer, offset, length);
+        readFully(ByteBuffer.wrap(buffer, offset, length), position);
+    }
+
+    /** Reads straight into {@code target}: guest RAM is a direct buffer, so nothing is copied in Java. */
+    @Override
+    public void read(long position, MemorySegment target) throws IOException {
+        checkRange(position, target.byteSize());
+        readFully(target.asByteBuffer(), position);
+    }
+
+    private void readFully(ByteBuffer target, long position) throws IOException {
         long at = position;
         while (target.hasRemaining()) {
             int n = file.read(target, at);
@@ -72,7 +83,17 @@ public final class RawImage implements BlockDriver {
     public void write(long position, byte[] buffer, int offset, int length) throws IOException {
         checkWritable();
         checkRange(position, length);
-        ByteBuffer source = ByteBuffer.wrap(buffer, offset, length);
+        writeFully(ByteBuffer.wrap(buffer, offset, length), position);
+    }
+
+    @Override
+    public void write(long position, MemorySegment source) throws IOException {
+        checkWritable();
+        checkRange(position, source.byteSize());
+        writeFully(source.asByteBuffer(), position);
+    }
+
+    private void writeFully(ByteBuffer source, long position) throws IOException {
         long at = position;
         while (source.hasRemaining()) {
             at += file.write(source, at);

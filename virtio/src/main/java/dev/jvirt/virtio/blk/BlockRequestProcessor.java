@@ -6,6 +6,7 @@ import dev.jvirt.virtio.queue.Descriptor;
 import dev.jvirt.virtio.queue.DescriptorChain;
 
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -19,15 +20,13 @@ import java.util.function.BooleanSupplier;
  * <p>A request the guest got wrong in its data (sector past the end, misaligned length, writes to
  * a read-only disk) completes with IOERR or UNSUPP; a chain with no room for the header or the
  * status byte cannot be answered at all, and is a {@link VirtioException} (QEMU's "missing
- * headers", which marks the device broken). One processor belongs to one worker thread: its
- * buffers are reused for every request, so the path allocates nothing per byte moved.
+ * headers", which marks the device broken). Data moves between the disk and guest RAM
+ * directly ({@link BlockDriver#read(long, MemorySegment)}): for raw images nothing is copied in Java.
+ * One processor belongs to one worker thread and reuses its header buffers for every request.
  */
 final class BlockRequestProcessor {
 
     private static final System.Logger LOG = System.getLogger(BlockRequestProcessor.class.getName());
-
-    /** BlockDriver moves byte arrays, so data goes through this buffer in pieces of at most this size. */
-    static final int BOUNCE_SIZE = 256 * 1024;
 
     private final BlockDriver disk;
     private final long capacitySectors;
@@ -40,7 +39,6 @@ final class BlockRequestProcessor {
     /** Whether a completed write must be flushed before it is reported (the guest sees no write cache). */
     private final BooleanSupplier flushEachWrite;
 
-    private final byte[] bounce = new byte[BOUNCE_SIZE];
     private final byte[] header = new byte[VirtioBlk.REQUEST_HEADER_SIZE];
     private final ByteBuffer headerView = ByteBuffer.wrap(header).order(ByteOrder.LITTLE_ENDIAN);
     private final byte[] segment = new byte[VirtioBlk.SEGMENT_SIZE];
@@ -107,11 +105,9 @@ final class BlockRequestProcessor {
             return VirtioBlk.S_IOERR;
         }
         long position = sector * VirtioBlk.SECTOR_SIZE;
-        while (dataWritten < length) {
-            int piece = (int) Math.min(bounce.length, length - dataWritten);
-            disk.read(position + dataWritten, bounce, 0, piece);
-            chain.write(dataWritten, bounce, 0, piece);
-            dataWritten += piece;
+        for (MemorySegment slice : chain.writableSlices(0, length)) {
+            disk.read(position + dataWritten, slice);
+            dataWritten += slice.byteSize();
         }
         return VirtioBlk.S_OK;
     }
@@ -122,11 +118,9 @@ final class BlockRequestProcessor {
             return VirtioBlk.S_IOERR;
         }
         long position = sector * VirtioBlk.SECTOR_SIZE;
-        for (long done = 0; done < length; ) {
-            int piece = (int) Math.min(bounce.length, length - done);
-            chain.read(VirtioBlk.REQUEST_HEADER_SIZE + done, bounce, 0, piece);
-            disk.write(position + done, bounce, 0, piece);
-            done += piece;
+        for (MemorySegment slice : chain.readableSlices(VirtioBlk.REQUEST_HEADER_SIZE, length)) {
+            disk.write(position, slice);
+            position += slice.byteSize();
         }
         return afterWrite();
     }

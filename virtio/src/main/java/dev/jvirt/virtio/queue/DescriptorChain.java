@@ -2,6 +2,7 @@ package dev.jvirt.virtio.queue;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -75,6 +76,50 @@ public final class DescriptorChain {
     public void write(long offset, byte[] from, int fromOffset, int length) {
         copy(writable, writableLength, offset, length, (segment, at, position, count) ->
                 MemorySegment.copy(from, fromOffset + position, segment, ValueLayout.JAVA_BYTE, at, count));
+    }
+
+    /**
+     * The guest memory of {@code length} bytes of the readable part starting {@code offset} bytes
+     * into it, as slices in order, for I/O straight to or from guest RAM. Buffers that lie back to
+     * back in host memory come as one slice, so a driver's scatter list of neighbouring pages costs
+     * one system call.
+     */
+    public List<MemorySegment> readableSlices(long offset, long length) {
+        return slices(readable, readableLength, offset, length);
+    }
+
+    /** Like {@link #readableSlices}, for the writable part. */
+    public List<MemorySegment> writableSlices(long offset, long length) {
+        return slices(writable, writableLength, offset, length);
+    }
+
+    private static List<MemorySegment> slices(List<Descriptor> part, long partLength, long offset, long length) {
+        if (offset < 0 || length < 0 || offset + length > partLength) {
+            throw new IndexOutOfBoundsException("bytes " + offset + ".." + (offset + length) + " of a " + partLength + "-byte buffer");
+        }
+        List<MemorySegment> slices = new ArrayList<>();
+        long skip = offset;
+        long remaining = length;
+        for (Descriptor descriptor : part) {
+            if (remaining == 0) {
+                break;
+            }
+            if (skip >= descriptor.length()) {
+                skip -= descriptor.length();
+                continue;
+            }
+            MemorySegment slice = descriptor.memory().asSlice(skip, Math.min(descriptor.length() - skip, remaining));
+            remaining -= slice.byteSize();
+            skip = 0;
+            MemorySegment previous = slices.isEmpty() ? null : slices.getLast();
+            if (previous != null && previous.address() + previous.byteSize() == slice.address()) {
+                // Both ranges are guest RAM the driver handed us; the joined view covers exactly them.
+                slices.set(slices.size() - 1, previous.reinterpret(previous.byteSize() + slice.byteSize()));
+            } else {
+                slices.add(slice);
+            }
+        }
+        return slices;
     }
 
     @FunctionalInterface
