@@ -22,6 +22,8 @@ final class VcpuLoop implements Runnable {
     private final VcpuGate gate;
     private final PortIoBus ports;
     private final MmioBus mmio;
+    /** Exit counts for JVIRT_TRACE_BOOT; null (and no cost) otherwise. */
+    private final ExitProfile profile;
 
     VcpuLoop(Machine machine, Vcpu vcpu, VcpuGate gate, PortIoBus ports, MmioBus mmio) {
         this.machine = machine;
@@ -29,6 +31,7 @@ final class VcpuLoop implements Runnable {
         this.gate = gate;
         this.ports = ports;
         this.mmio = mmio;
+        this.profile = ExitProfile.forVcpu(vcpu.id());
     }
 
     @Override
@@ -40,6 +43,9 @@ final class VcpuLoop implements Runnable {
         try {
             while (true) {
                 int reason = vcpu.run();
+                if (profile != null) {
+                    count(reason);
+                }
                 switch (reason) {
                     case ExitReason.IO -> handlePortIo();
                     case ExitReason.MMIO -> handleMmio();
@@ -74,6 +80,14 @@ final class VcpuLoop implements Runnable {
         } catch (RuntimeException e) {
             // A device bug must not leave a dead vCPU and a live process; report it and stop the VM.
             machine.terminate(Termination.failure("vCPU " + vcpu.id() + ": internal error: " + e));
+        }
+    }
+
+    private void count(int reason) {
+        switch (reason) {
+            case ExitReason.IO -> profile.portIo(vcpu.ioPort());
+            case ExitReason.MMIO -> profile.mmio(vcpu.mmioAddress());
+            default -> profile.otherExit();
         }
     }
 
