@@ -156,6 +156,23 @@ public final class DeviceSpecs {
     }
 
     /**
+     * Forgets a back end defined with -drive if=none / blockdev-add ({@code kind} "drive") or
+     * -netdev / netdev_add ("netdev"), for QMP blockdev-del and netdev_del: its id is free again.
+     * The caller makes sure no plugged device still uses it.
+     *
+     * @return false if no such back end is defined
+     */
+    public boolean removeBackend(String kind, String id) {
+        Map<String, KeyValueOptions> map = switch (kind) {
+            case "drive" -> drives;
+            case "netdev" -> netdevs;
+            default -> throw new IllegalArgumentException("no back end kind " + kind);
+        };
+        usedBackends.remove(kind + ":" + id);
+        return map.remove(id) != null;
+    }
+
+    /**
      * The front ends added since the last call, for QMP device_add (which defines its back end
      * with blockdev-add or netdev_add first, in this same object).
      */

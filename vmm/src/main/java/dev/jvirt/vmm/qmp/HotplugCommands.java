@@ -22,6 +22,8 @@ final class HotplugCommands {
 
     private final Machine machine;
     private final DeviceSpecs specs = new DeviceSpecs();
+    /** Which device_add id uses each back end ("drive:NODE", "netdev:ID"), so a back end in use is not deleted. */
+    private final Map<String, String> frontEnds = new java.util.HashMap<>();
 
     HotplugCommands(Machine machine) {
         this.machine = machine;
@@ -78,7 +80,40 @@ final class HotplugCommands {
         } catch (IOException | RuntimeException e) {
             throw QmpError.generic(e.getMessage());
         }
+        String id = args.get("id").asText();
+        if (args.hasNonNull("drive")) {
+            frontEnds.put("drive:" + args.get("drive").asText(), id);
+        }
+        if (args.hasNonNull("netdev")) {
+            frontEnds.put("netdev:" + args.get("netdev").asText(), id);
+        }
         return Map.of();
+    }
+
+    /** blockdev-del {node-name}: after device_del has finished with it, as libvirt does. */
+    synchronized Object blockdevDel(JsonNode args) throws QmpError {
+        String node = args.path("node-name").asText("");
+        removeBackend("drive", node, "Failed to find node with node-name='" + node + "'");
+        return Map.of();
+    }
+
+    /** netdev_del {id}: closes nothing itself; the tap went with its device. */
+    synchronized Object netdevDel(JsonNode args) throws QmpError {
+        String id = args.path("id").asText("");
+        removeBackend("netdev", id, "Device '" + id + "' not found");
+        return Map.of();
+    }
+
+    private void removeBackend(String kind, String id, String notFound) throws QmpError {
+        String user = frontEnds.get(kind + ":" + id);
+        if (user != null && machine.devices().stream().anyMatch(device -> device.id().equals(user))) {
+            throw QmpError.generic((kind.equals("drive") ? "Node '" : "Netdev '") + id + "' is busy: device '" + user
+                    + "' still uses it (device_del it and wait for DEVICE_DELETED)");
+        }
+        if (!specs.removeBackend(kind, id)) {
+            throw QmpError.generic(notFound);
+        }
+        frontEnds.remove(kind + ":" + id);
     }
 
     Object deviceDel(JsonNode args) throws QmpError {

@@ -64,6 +64,8 @@ public final class QmpCommands {
         HotplugCommands hotplug = new HotplugCommands(machine);
         commands.put("blockdev-add", hotplug::blockdevAdd);
         commands.put("netdev_add", hotplug::netdevAdd);
+        commands.put("blockdev-del", hotplug::blockdevDel);
+        commands.put("netdev_del", hotplug::netdevDel);
         commands.put("device_add", hotplug::deviceAdd);
         commands.put("device_del", hotplug::deviceDel);
         BalloonCommands balloon = new BalloonCommands(machine);

@@ -99,4 +99,23 @@ class DeviceOptionsTest {
         assertTrue(error("-net", "nic,model=virtio").contains("no -net tap"));
         assertTrue(error("-blockdev", "driver=qcow2").contains("use -drive"));
     }
+
+    @Test
+    void removedBackEndFreesItsIdForTheNextHotPlug() throws Exception {
+        DeviceSpecs specs = new DeviceSpecs();
+        specs.drive("file=a.raw,if=none,id=hot,format=raw");
+        specs.device("virtio-blk-pci,drive=hot,id=disk0");
+        specs.takeAdded();
+        assertTrue(error(specs, "file=b.raw,if=none,id=hot,format=raw").contains("id 'hot' is defined twice"));
+
+        assertTrue(specs.removeBackend("drive", "hot"));
+        specs.drive("file=b.raw,if=none,id=hot,format=raw");
+        specs.device("virtio-blk-pci,drive=hot,id=disk1");
+        assertEquals(Path.of("b.raw"), ((DeviceSpec.Block) specs.takeAdded().getFirst()).file());
+        assertTrue(!specs.removeBackend("netdev", "hot"), "no netdev of that name");
+    }
+
+    private static String error(DeviceSpecs specs, String drive) {
+        return assertThrows(UsageException.class, () -> specs.drive(drive)).getMessage();
+    }
 }
