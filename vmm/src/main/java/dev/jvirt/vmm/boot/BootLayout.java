@@ -6,8 +6,9 @@ package dev.jvirt.vmm.boot;
  */
 public final class BootLayout {
 
+    /** Room for eight descriptors; the IDT follows it, so the two never overlap. */
     public static final long GDT = 0x500;
-    public static final long IDT = 0x520;
+    public static final long IDT = 0x540;
     /** boot_params, the "zero page" of the Linux boot protocol. */
     public static final long ZERO_PAGE = 0x7000;
     public static final long BOOT_STACK = 0x8FF0;
