@@ -9,6 +9,12 @@ public final class BootLayout {
     /** Room for eight descriptors; the IDT follows it, so the two never overlap. */
     public static final long GDT = 0x500;
     public static final long IDT = 0x540;
+    /**
+     * PVH boot (no zero page): hvm_start_info, then its module list and memory map, all within
+     * this page.
+     */
+    public static final long PVH_START_INFO = 0x6000;
+    public static final long PVH_START_INFO_END = 0x7000;
     /** boot_params, the "zero page" of the Linux boot protocol. */
     public static final long ZERO_PAGE = 0x7000;
     public static final long BOOT_STACK = 0x8FF0;

@@ -8,11 +8,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.OptionalLong;
 
 /**
  * Loads a Linux kernel (bzImage or ELF vmlinux), its initrd and command line into guest RAM and
- * fills in boot_params for the 64-bit boot protocol. Every size is checked against guest RAM first,
- * so a guest that is too small gets a message instead of a kernel that dies mysteriously.
+ * fills in boot_params for the 64-bit boot protocol, or hvm_start_info for a vmlinux with a PVH
+ * note (as QEMU and Firecracker boot one). Every size is checked against guest RAM first, so a
+ * guest that is too small gets a message instead of a kernel that dies mysteriously.
  */
 public final class LinuxLoader {
 
@@ -52,6 +54,7 @@ public final class LinuxLoader {
         long kernelEnd;
         long initrdLimit;
         long entry;
+        OptionalLong pvhEntry = OptionalLong.empty();
         if (BzImage.looksLikeBzImage(image)) {
             BzImage kernel = BzImage.parse(name, image);
             if (cmdline.length > Math.min(kernel.commandLineMax(), BootLayout.COMMAND_LINE_MAX - 1)) {
@@ -66,38 +69,41 @@ public final class LinuxLoader {
             initrdLimit = kernel.initrdAddressMax();
             entry = BootLayout.KERNEL_LOAD + 0x200;
         } else if (ElfKernel.looksLikeElf(image)) {
-            long[] loaded = ElfKernel.load(name, image, memory);
-            entry = loaded[0];
-            kernelEnd = loaded[1];
+            ElfKernel.Loaded loaded = ElfKernel.load(name, image, memory);
+            entry = loaded.entry();
+            kernelEnd = loaded.end();
+            pvhEntry = loaded.pvhEntry();
             initrdLimit = 0x37FF_FFFFL; // the boot protocol's default initrd_addr_max
             if (cmdline.length > BootLayout.COMMAND_LINE_MAX - 1) {
                 throw new BootException("-append: command line of " + cmdline.length + " bytes is too long");
             }
-            // A minimal setup header, so the kernel sees a boot protocol version and our loader type.
-            memory.writeU16(zeroPage + 0x1FE, 0xAA55);
-            memory.writeInt(zeroPage + 0x202, 0x53726448);
-            memory.writeU16(zeroPage + 0x206, 0x020F);
+            if (pvhEntry.isEmpty()) {
+                // A minimal setup header, so the kernel sees a boot protocol version and our loader type.
+                memory.writeU16(zeroPage + 0x1FE, 0xAA55);
+                memory.writeInt(zeroPage + 0x202, 0x53726448);
+                memory.writeU16(zeroPage + 0x206, 0x020F);
+            }
         } else {
             throw new BootException(name + ": not a Linux kernel image (no bzImage setup header, no ELF header)");
         }
 
         memory.write(BootLayout.COMMAND_LINE, cmdline);
         memory.writeU8(BootLayout.COMMAND_LINE + cmdline.length, 0);
+        long initrdAddress = initrd == null ? 0 : placeInitrd(memory, initrd, initrdLimit, kernelEnd);
+
+        if (pvhEntry.isPresent()) {
+            long startInfo = PvhStartInfo.write(memory, BootLayout.COMMAND_LINE, initrdAddress,
+                    initrd == null ? 0 : initrd.length, e820, rsdpAddress);
+            return new KernelEntry(pvhEntry.getAsLong(), startInfo, KernelEntry.Protocol.PVH);
+        }
         memory.writeInt(zeroPage + CMD_LINE_PTR, (int) BootLayout.COMMAND_LINE);
         memory.writeInt(zeroPage + EXT_CMD_LINE_PTR, 0);
         memory.writeU8(zeroPage + TYPE_OF_LOADER, 0xFF); // "undefined" loader, as the protocol asks of new loaders
         memory.writeU16(zeroPage + VID_MODE, 0xFFFF);    // normal VGA mode: no mode switch
 
         if (initrd != null) {
-            long highest = Math.min(initrdLimit, memory.lowRamEnd() - 1);
-            long address = (highest + 1 - initrd.length) & ~(PAGE - 1);
-            if (address < kernelEnd || initrd.length > highest) {
-                throw new BootException("-m %d MiB is too small for the kernel and a %d MiB initrd".formatted(
-                        memory.ramSize() >> 20, (initrd.length + (1 << 20) - 1) >> 20));
-            }
-            memory.write(address, initrd);
-            memory.writeInt(zeroPage + RAMDISK_IMAGE, (int) address);
-            memory.writeInt(zeroPage + EXT_RAMDISK_IMAGE, (int) (address >>> 32));
+            memory.writeInt(zeroPage + RAMDISK_IMAGE, (int) initrdAddress);
+            memory.writeInt(zeroPage + EXT_RAMDISK_IMAGE, (int) (initrdAddress >>> 32));
             memory.writeInt(zeroPage + RAMDISK_SIZE, initrd.length);
             memory.writeInt(zeroPage + EXT_RAMDISK_SIZE, 0);
         }
@@ -114,7 +120,20 @@ public final class LinuxLoader {
             memory.writeInt(slot + 16, entries.get(i).type());
         }
         memory.writeLong(zeroPage + ACPI_RSDP_ADDR, rsdpAddress);
-        return new KernelEntry(entry, zeroPage);
+        return new KernelEntry(entry, zeroPage, KernelEntry.Protocol.LINUX_64);
+    }
+
+    /** Puts the initrd as high as the kernel allows, page aligned, above the kernel; returns where. */
+    private static long placeInitrd(GuestMemory memory, byte[] initrd, long initrdLimit, long kernelEnd)
+            throws BootException {
+        long highest = Math.min(initrdLimit, memory.lowRamEnd() - 1);
+        long address = (highest + 1 - initrd.length) & ~(PAGE - 1);
+        if (address < kernelEnd || initrd.length > highest) {
+            throw new BootException("-m %d MiB is too small for the kernel and a %d MiB initrd".formatted(
+                    memory.ramSize() >> 20, (initrd.length + (1 << 20) - 1) >> 20));
+        }
+        memory.write(address, initrd);
+        return address;
     }
 
     private static void requireRam(GuestMemory memory, long end, String what) throws BootException {

@@ -17,6 +17,7 @@ import dev.jvirt.vmm.boot.BootLayout;
 import dev.jvirt.vmm.boot.KernelEntry;
 import dev.jvirt.vmm.boot.LinuxLoader;
 import dev.jvirt.vmm.boot.LongModeSetup;
+import dev.jvirt.vmm.boot.Pvh32Setup;
 import dev.jvirt.vmm.cli.UsageException;
 import dev.jvirt.vmm.cli.VmmOptions;
 import dev.jvirt.vmm.cpu.CpuidBuilder;
@@ -86,9 +87,12 @@ public final class MachineBuilder {
             GuestRegion high = memory.regions().get(1);
             e820.add(high.guestBase(), high.size(), E820Map.RAM);
         }
-        LongModeSetup.writeTables(memory);
         KernelEntry entry = LinuxLoader.load(memory, options.kernel, options.initrd, options.append, e820,
                 platform.rsdpAddress());
+        switch (entry.protocol()) {
+            case LINUX_64 -> LongModeSetup.writeTables(memory);
+            case PVH -> Pvh32Setup.writeTables(memory);
+        }
 
         // SIGUSR1 interrupts KVM_RUN when the machine pauses (see VcpuGate).
         Libc.installNoOpHandler(Libc.SIGUSR1);
@@ -98,7 +102,10 @@ public final class MachineBuilder {
             vcpu.setCpuid(cpuid.buildFor(id));
             VcpuSetup.configure(vcpu);
             if (id == 0) {
-                LongModeSetup.configureBootVcpu(vcpu, entry);
+                switch (entry.protocol()) {
+                    case LINUX_64 -> LongModeSetup.configureBootVcpu(vcpu, entry);
+                    case PVH -> Pvh32Setup.configureBootVcpu(vcpu, entry);
+                }
             }
             vcpus.add(vcpu);
         }
