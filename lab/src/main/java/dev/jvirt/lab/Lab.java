@@ -47,6 +47,11 @@ public final class Lab {
         return asset("vmlinuz");
     }
 
+    /** The same kernel as {@link #kernel()}, uncompressed: an ELF vmlinux with the PVH entry note. */
+    public static Path vmlinux() {
+        return asset("vmlinux");
+    }
+
     public static Path guestInitramfs() {
         return asset("guest-initramfs.cpio.gz");
     }
@@ -54,7 +59,8 @@ public final class Lab {
     /** Whether the lab's assets are present (scripts/setup builds them). */
     public static boolean isPrepared() {
         Path cache = projectRoot().resolve(".cache/lab");
-        return Files.exists(cache.resolve("vmlinuz")) && Files.exists(cache.resolve("guest-initramfs.cpio.gz"))
+        return Files.exists(cache.resolve("vmlinuz")) && Files.exists(cache.resolve("vmlinux"))
+                && Files.exists(cache.resolve("guest-initramfs.cpio.gz"))
                 && Files.exists(cache.resolve("l1-initramfs.cpio.gz"));
     }
 
