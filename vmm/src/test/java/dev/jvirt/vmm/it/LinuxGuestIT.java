@@ -42,6 +42,10 @@ class LinuxGuestIT {
             echo $? > "$out/smp1.status"
             vmm -m 512 -smp 2 -cpu qemu64 -append "console=ttyS0 quiet jvirt.script=info" < /dev/null > "$out/smp2.out" 2>&1
             echo $? > "$out/smp2.status"
+            # The uncompressed vmlinux of the same kernel, entered through its PVH note.
+            bin/jvirt-vmm -kernel "$VMLINUX" -initrd "$out/initrd.cpio.gz" -nographic -m 512 -smp 2 \
+              -append "console=ttyS0 quiet jvirt.script=info" < /dev/null > "$out/pvh.out" 2>&1
+            echo $? > "$out/pvh.status"
 
             # Interactive console: a command typed on stdin runs in the guest shell.
             mkfifo "$local_dir/console.in"
@@ -85,13 +89,15 @@ class LinuxGuestIT {
                         echo "CPUS=$(grep -c ^processor /proc/cpuinfo)"
                         echo "MEMKB=$(awk '/MemTotal/ {print $2}' /proc/meminfo)"
                         echo "DATE=$(date -u +%Y-%m-%d)"
+                        # boot_params.type_of_loader (offset 0x210): ours is 0xff; the kernel's PVH entry writes 0xb0.
+                        echo "LOADER=$(od -An -tx1 -j 528 -N1 /sys/kernel/boot_params/data | tr -d ' ')"
                         poweroff -f
                         """,
                 "counter", """
                         i=0
                         while true; do echo "COUNT $i"; i=$((i + 1)); sleep 0.2; done
                         """), results.resolve("initrd.cpio.gz"));
-        Lab.Result result = Lab.run("export RESULTS=" + results + "\n" + SCRIPT, Duration.ofMinutes(20), results);
+        Lab.Result result = Lab.run("export RESULTS=" + results + " VMLINUX=" + Lab.vmlinux() + "\n" + SCRIPT, Duration.ofMinutes(20), results);
         assertTrue(result.output().contains("LAB-DONE"), "lab script did not finish: " + result.output());
     }
 
@@ -115,6 +121,23 @@ class LinuxGuestIT {
         assertTrue(memKb > 180_000 && memKb <= 256 * 1024, "MemTotal " + memKb + " kB for -m 256");
         assertTrue(out.contains("DATE=" + read("host-date")), "guest RTC date matches the host's: " + out);
         assertEquals("0", read("smp1.status"), out);
+        assertEquals("ff", text(out, "LOADER"), "a bzImage goes through the 64-bit boot protocol: " + out);
+    }
+
+    @Test
+    void vmlinuxWithThePvhNoteBootsThroughThePvhEntry() throws Exception {
+        String out = read("pvh.out");
+        assertEquals("b0", text(out, "LOADER"), "the kernel's PVH entry code ran: " + out);
+        assertEquals(2, value(out, "CPUS"), out);
+        long memKb = value(out, "MEMKB");
+        assertTrue(memKb > 400_000 && memKb <= 512 * 1024, "MemTotal " + memKb + " kB for -m 512");
+        assertEquals("0", read("pvh.status"), out);
+    }
+
+    private static String text(String output, String key) {
+        Matcher m = Pattern.compile(key + "=(\\S+)").matcher(output);
+        assertTrue(m.find(), key + " not in guest output:\n" + output);
+        return m.group(1);
     }
 
     @Test

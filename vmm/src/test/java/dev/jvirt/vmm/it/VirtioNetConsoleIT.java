@@ -19,8 +19,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /**
  * The stock Debian guest with virtio-net on a tap in a Linux bridge, a virtconsole (hvc0) and a
  * virtio-balloon: the host (L1 of the lab, or this machine) and the guest ping each other and
- * move 100 MiB each way over TCP with matching checksums; a shell on hvc0 runs what the host
- * types; QMP balloon lowers the guest's memory and gives it back.
+ * move 100 MiB each way over TCP with matching checksums; root logs in on hvc0 through getty and
+ * the login shell runs what the host types; QMP balloon lowers the guest's memory and gives it back.
  */
 class VirtioNetConsoleIT {
 
@@ -63,8 +63,11 @@ class VirtioNetConsoleIT {
             timeout 600 socat -u TCP-LISTEN:5001,reuseaddr "OPEN:$work/from-guest,creat,trunc" &   # a stalled transfer fails, not hangs
             listener=$!
             sleep 1
-            wait_for "$out/hvc.out" HVC-SHELL 60
-            echo 'echo "hvc-answer-$((6 * 7))"' >&3
+            # A login on hvc0: getty's prompt, the user name, then commands in the login shell.
+            wait_for "$out/hvc.out" "guest login:" 90 && sleep 1
+            echo root >&3
+            wait_for "$out/hvc.out" HVC-LOGGED-IN 60
+            echo 'echo "hvc-answer-$((6 * 7))"; echo "HVC-USER=$(id -un)"; echo "HVC-TTY=$(tty)"' >&3
             wait_for "$out/hvc.out" hvc-answer-42 30
             echo 'echo go > /tmp/go' >&3
             wait $listener
@@ -92,6 +95,7 @@ class VirtioNetConsoleIT {
             echo '{"execute":"device_add","arguments":{"driver":"virtio-blk-pci","drive":"hotdisk","id":"hot0"}}' >&4
             echo 'for i in $(seq 90); do [ -e /sys/block/vda ] && break; sleep 1; done; echo "BLOCK-AFTER-ADD=$(ls /sys/block | tr "\\n" ,)"' >&3
             wait_for "$out/hvc.out" BLOCK-AFTER-ADD 120
+            echo '{"execute":"blockdev-del","arguments":{"node-name":"hotdisk"}}' >&4   # refused: hot0 uses it
             echo '{"execute":"netdev_add","arguments":{"type":"bridge","id":"hotnet","br":"jvbr0"}}' >&4
             echo '{"execute":"device_add","arguments":{"driver":"virtio-net-pci","netdev":"hotnet","id":"hotnic","mac":"52:54:00:4a:56:02"}}' >&4
             echo 'for i in $(seq 90); do [ -e /sys/class/net/eth1 ] && break; sleep 1; done; echo "NET-AFTER-ADD=$(ls /sys/class/net | tr "\\n" ,)"' >&3
@@ -100,6 +104,10 @@ class VirtioNetConsoleIT {
             echo '{"execute":"device_del","arguments":{"id":"hot0"}}' >&4
             echo '{"execute":"device_del","arguments":{"id":"hotnic"}}' >&4
             wait_for "$out/events.out" '"hotnic"' 120 && wait_for "$out/events.out" '"hot0"' 60
+            # As libvirt does after DEVICE_DELETED: free the back ends; the node name can then be used again.
+            echo '{"execute":"blockdev-del","arguments":{"node-name":"hotdisk"}}' >&4
+            echo '{"execute":"netdev_del","arguments":{"id":"hotnet"}}' >&4
+            echo '{"execute":"blockdev-add","arguments":{"driver":"raw","node-name":"hotdisk","file":{"driver":"file","filename":"'"$work/hot.raw"'"}}}' >&4
             echo 'echo "BLOCK-AFTER-DEL=$(ls /sys/block | tr "\\n" ,)"; echo "NET-AFTER-DEL=$(ls /sys/class/net | tr "\\n" ,)"' >&3
             echo 'dmesg | grep -i -E "pci|virtio|acpiphp" | tail -n 40' >&3
             sleep 3
@@ -127,7 +135,10 @@ class VirtioNetConsoleIT {
             rm /tmp/rx
             head -c 104857600 /dev/urandom > /tmp/tx
             echo "GUEST-TX-MD5=$(md5sum /tmp/tx | cut -d' ' -f1)"
-            (setsid sh -c 'echo HVC-SHELL; exec sh' < /dev/hvc0 > /dev/hvc0 2>&1 &)
+            # root with an empty password, so login lets the user in after the name; the profile says so.
+            echo 'root::0:0:root:/root:/bin/sh' > /etc/passwd
+            echo 'echo HVC-LOGGED-IN' > /etc/profile
+            (setsid getty -L 115200 hvc0 vt100 &)
             while [ ! -f /tmp/go ]; do sleep 0.2; done
             nc 10.77.0.1 5001 < /tmp/tx
             rm /tmp/tx
@@ -191,8 +202,12 @@ class VirtioNetConsoleIT {
     }
 
     @Test
-    void shellOnHvc0RunsWhatTheHostTypes() throws Exception {
-        assertTrue(read("hvc.out").contains("hvc-answer-42"), everything());
+    void loginOnHvc0GivesAShellThatRunsWhatTheHostTypes() throws Exception {
+        String hvc = read("hvc.out");
+        assertTrue(hvc.contains("guest login:"), "getty's prompt on hvc0: " + everything());
+        assertEquals("root", value(hvc, "HVC-USER"), everything());
+        assertEquals("/dev/hvc0", value(hvc, "HVC-TTY"), everything());
+        assertTrue(hvc.contains("hvc-answer-42"), everything());
         assertEquals("0", read("vmm.status"), everything());
     }
 
@@ -214,7 +229,9 @@ class VirtioNetConsoleIT {
     void hotPluggedDiskAndNicAppearInTheGuestAndLeaveOnUnplug() throws Exception {
         String hvc = read("hvc.out");
         String events = read("events.out");
-        assertEquals(7, events.split("\"return\"").length - 1, "capabilities, blockdev-add, two device_add, netdev_add, and the device_dels answered: " + events);
+        assertEquals(10, events.split("\"return\"").length - 1, "capabilities, blockdev-add, two device_add, netdev_add, "
+                + "the device_dels, then blockdev-del, netdev_del and blockdev-add of the same node answered: " + events);
+        assertTrue(events.contains("'hotdisk' is busy"), "blockdev-del of a disk in use is refused: " + events);
         assertTrue(value(hvc, "BLOCK-AFTER-ADD").contains("vda"), everything());
         assertTrue(value(hvc, "NET-AFTER-ADD").contains("eth1"), everything());
         assertTrue(events.contains("\"DEVICE_DELETED\"") && events.contains("\"device\":\"hot0\"")
