@@ -137,6 +137,7 @@ class VirtioNetConsoleIT {
             echo "GUEST-TX-MD5=$(md5sum /tmp/tx | cut -d' ' -f1)"
             # root with an empty password, so login lets the user in after the name; the profile says so.
             echo 'root::0:0:root:/root:/bin/sh' > /etc/passwd
+            echo 'root:x:0:' > /etc/group
             echo 'echo HVC-LOGGED-IN' > /etc/profile
             (setsid getty -L 115200 hvc0 vt100 &)
             while [ ! -f /tmp/go ]; do sleep 0.2; done
