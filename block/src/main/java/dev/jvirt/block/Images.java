@@ -29,15 +29,16 @@ public final class Images {
         return open(path, options, new HashSet<>(), 0);
     }
 
-    /** "qcow2" when the file starts with the qcow2 magic, otherwise "raw". */
+    /** "qcow2" when the file starts with the qcow2 magic, an import format by its magic (see ImportFormats), otherwise "raw". */
     public static String probe(Path path) throws IOException {
         try (InputStream in = Files.newInputStream(path)) {
-            byte[] magic = in.readNBytes(4);
-            if (magic.length == 4 && ((magic[0] & 0xFF) << 24 | (magic[1] & 0xFF) << 16 | (magic[2] & 0xFF) << 8 | (magic[3] & 0xFF))
+            byte[] magic = java.util.Arrays.copyOf(in.readNBytes(ImportFormats.PROBE_BYTES), ImportFormats.PROBE_BYTES);
+            if (((magic[0] & 0xFF) << 24 | (magic[1] & 0xFF) << 16 | (magic[2] & 0xFF) << 8 | (magic[3] & 0xFF))
                     == Qcow2Header.MAGIC) {
                 return "qcow2";
             }
-            return "raw";
+            String imported = ImportFormats.probe(magic, magic.length);
+            return imported != null ? imported : "raw";
         } catch (NoSuchFileException e) {
             throw new ImageException("Could not open '" + path + "': No such file or directory");
         }
@@ -84,6 +85,7 @@ public final class Images {
                     throw e;
                 }
             }
+            case "vmdk", "vdi", "vpc" -> ImportFormats.open(format, path, options);
             default -> throw new ImageException("Unknown driver '" + format + "'");
         };
     }
