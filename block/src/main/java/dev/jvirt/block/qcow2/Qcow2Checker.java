@@ -1,5 +1,7 @@
 package dev.jvirt.block.qcow2;
 
+import dev.jvirt.block.ImageException;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -188,31 +190,24 @@ public final class Qcow2Checker {
             return;
         }
         FileChannel file = image.channel();
-        long at = header.snapshotsOffset;
-        for (int i = 0; i < header.snapshotCount; i++) {
-            ByteBuffer fixed = ByteBuffer.allocate(40);
-            Qcow2Io.readFully(file, fixed, at);
-            long l1Offset = fixed.getLong(0);
-            int l1Size = fixed.getInt(8);
-            int idLength = Short.toUnsignedInt(fixed.getShort(12));
-            int nameLength = Short.toUnsignedInt(fixed.getShort(14));
-            int extraLength = fixed.getInt(36);
-            if (l1Size < 0 || (long) l1Size * 8 > Qcow2Header.MAX_L1_BYTES || extraLength < 0 || extraLength > 1024) {
-                messages.add("ERROR snapshot " + i + " has an invalid L1 table or extra data size");
-                checkErrors++;
-                return;
-            }
-            ByteBuffer l1Bytes = ByteBuffer.allocate(l1Size * 8);
-            Qcow2Io.readFully(file, l1Bytes, l1Offset);
-            long[] l1 = new long[l1Size];
-            for (int j = 0; j < l1Size; j++) {
+        Qcow2SnapshotTable table;
+        try {
+            table = Qcow2SnapshotTable.read(file, header, image.name());
+        } catch (ImageException e) {
+            messages.add("ERROR failed to read the snapshot table: " + e.getMessage());
+            checkErrors++;
+            return;
+        }
+        reference(header.snapshotsOffset, table.byteLength());
+        for (Qcow2Snapshot snapshot : table.snapshots()) {
+            ByteBuffer l1Bytes = ByteBuffer.allocate(snapshot.l1Size() * 8);
+            Qcow2Io.readFully(file, l1Bytes, snapshot.l1TableOffset());
+            long[] l1 = new long[snapshot.l1Size()];
+            for (int j = 0; j < l1.length; j++) {
                 l1[j] = l1Bytes.getLong(j * 8);
             }
-            walkL1(l1Offset, l1, false);
-            long entryLength = 40L + extraLength + idLength + nameLength;
-            at += (entryLength + 7) & ~7;
+            walkL1(snapshot.l1TableOffset(), l1, false);
         }
-        reference(header.snapshotsOffset, at - header.snapshotsOffset);
     }
 
     /** Counts one reference to each cluster in [offset, offset+length); false if the range is invalid. */

@@ -519,6 +519,11 @@ public final class Qcow2Image implements BlockDriver {
 
     // ---- for jvirt-img --------------------------------------------------------------------------
 
+    /** The internal snapshots, read from the snapshot table now (hostile tables are refused with the reason). */
+    public synchronized java.util.List<Qcow2Snapshot> snapshots() throws IOException {
+        return Qcow2SnapshotTable.read(file, header, name).snapshots();
+    }
+
     /** Bytes the image file occupies on disk. */
     public long fileLength() throws IOException {
         return file.size();
@@ -526,6 +531,10 @@ public final class Qcow2Image implements BlockDriver {
 
     FileChannel channel() {
         return file;
+    }
+
+    String name() {
+        return name;
     }
 
     RefcountTable refcounts() {

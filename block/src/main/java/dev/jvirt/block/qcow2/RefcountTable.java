@@ -150,7 +150,15 @@ final class RefcountTable {
         return data;
     }
 
-    private long readEntry(byte[] data, long index) {
+    /** A copy of refcount block {@code blockIndex} as it is now; zeroes if the table has no such block. */
+    byte[] copyOfBlock(int blockIndex) throws IOException {
+        if (blockIndex >= table.length || table[blockIndex] == 0) {
+            return new byte[1 << clusterBits];
+        }
+        return block(table[blockIndex]).clone();
+    }
+
+    long readEntry(byte[] data, long index) {
         int width = 1 << refcountOrder;
         if (width < 8) {
             int bit = (int) (index * width);
@@ -165,7 +173,7 @@ final class RefcountTable {
         return value;
     }
 
-    private void writeEntry(byte[] data, long index, long value) {
+    void writeEntry(byte[] data, long index, long value) {
         int width = 1 << refcountOrder;
         if (width < 8) {
             int bit = (int) (index * width);
