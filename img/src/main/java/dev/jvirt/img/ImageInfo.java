@@ -7,6 +7,7 @@ import dev.jvirt.block.qcow2.Qcow2Image;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /** What {@code qemu-img info} reports about one image, with qemu-img's JSON field names. */
@@ -35,7 +36,11 @@ final class ImageInfo {
                 data.put("corrupt", header.corrupt());
                 data.put("extended-l2", false);
             }
-            info.put("format-specific", Map.of("type", "qcow2", "data", data));
+            // In qemu-img's order ("type" first): Map.of's order changes from run to run.
+            Map<String, Object> specific = new LinkedHashMap<>();
+            specific.put("type", "qcow2");
+            specific.put("data", data);
+            info.put("format-specific", specific);
             if (header.backingFile() != null) {
                 if (header.backingFormat() != null) {
                     info.put("backing-filename-format", header.backingFormat());
@@ -44,6 +49,13 @@ final class ImageInfo {
                 info.put("backing-filename", header.backingFile());
             }
             info.put("dirty-flag", header.dirty());
+            if (header.snapshotCount() > 0) {
+                // qemu-img prints "snapshots" near the top of the JSON.
+                Map<String, Object> withSnapshots = new LinkedHashMap<>();
+                withSnapshots.put("snapshots", SnapshotListing.describe(qcow2.snapshots()));
+                withSnapshots.putAll(info);
+                info = withSnapshots;
+            }
         } else {
             info.put("format", image.format());
             info.put("actual-size", allocatedBytes(Path.of(filename)));
@@ -99,6 +111,11 @@ final class ImageInfo {
             if (info.containsKey("backing-filename-format")) {
                 text.append("backing file format: ").append(info.get("backing-filename-format")).append('\n');
             }
+        }
+        if (info.get("snapshots") instanceof List<?> snapshots) {
+            @SuppressWarnings("unchecked")
+            List<Map<String, Object>> rows = (List<Map<String, Object>>) snapshots;
+            text.append(SnapshotListing.human(rows));
         }
         if (info.get("format-specific") instanceof Map<?, ?> specific) {
             text.append("Format specific information:\n");

@@ -20,13 +20,14 @@ import java.util.Set;
 /** {@code info [-f fmt] [--output=human|json] [--backing-chain] filename}. */
 final class InfoCommand {
 
-    /** qemu-img prints JSON with four-space indentation. */
+    /** qemu-img prints JSON with four-space indentation, and every non-ASCII character escaped as backslash-u and four hex digits. */
     static final ObjectWriter JSON = new ObjectMapper().writer(new DefaultPrettyPrinter()
             .withObjectIndenter(new DefaultIndenter("    ", "\n"))
             .withArrayIndenter(new DefaultIndenter("    ", "\n"))
             .withoutSpacesInObjectEntries()
             .withSeparators(com.fasterxml.jackson.core.util.Separators.createDefaultInstance()
-                    .withObjectFieldValueSpacing(com.fasterxml.jackson.core.util.Separators.Spacing.AFTER)));
+                    .withObjectFieldValueSpacing(com.fasterxml.jackson.core.util.Separators.Spacing.AFTER)))
+            .with(com.fasterxml.jackson.core.json.JsonWriteFeature.ESCAPE_NON_ASCII);
 
     private InfoCommand() {
     }
