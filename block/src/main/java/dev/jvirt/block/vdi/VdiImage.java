@@ -10,7 +10,9 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * A VirtualBox VDI image (static or dynamic), read-only. The block map gives, for every block of
@@ -125,6 +127,38 @@ public final class VdiImage extends ReadOnlyImage {
             run = Math.min(request, run + blockSize);
         }
         return allocated ? new BlockStatus(run, true, false, true, 0, hostOffset) : new BlockStatus(run, false, true, true, 0, -1);
+    }
+
+    /**
+     * qemu-img check for VDI, in its words: every allocated entry names a data block below
+     * blocks_in_image, no data block is used twice, and blocks_allocated counts them. Returns the
+     * errors found (empty: a clean image).
+     */
+    public List<String> check() {
+        List<String> errors = new ArrayList<>();
+        long[] owner = new long[blockMap.length];
+        Arrays.fill(owner, -1);
+        long allocated = 0;
+        for (int block = 0; block < blockMap.length; block++) {
+            if (!isAllocated(blockMap[block])) {
+                continue;
+            }
+            long entry = Integer.toUnsignedLong(blockMap[block]);
+            if (entry >= blockMap.length) {
+                errors.add("ERROR: block index %d too large, is %d".formatted(block, entry));
+                continue;
+            }
+            allocated++;
+            if (owner[(int) entry] >= 0) {
+                errors.add("ERROR: block index %d also used by %d".formatted(owner[(int) entry], block));
+            } else {
+                owner[(int) entry] = block;
+            }
+        }
+        if (allocated != header.blocksAllocated()) {
+            errors.add("ERROR: allocated blocks mismatch, is %d, should be %d".formatted(allocated, header.blocksAllocated()));
+        }
+        return errors;
     }
 
     private long dataOffset(int index) {

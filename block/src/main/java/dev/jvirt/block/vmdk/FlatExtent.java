@@ -48,6 +48,13 @@ final class FlatExtent implements VmdkExtent {
     }
 
     @Override
+    public void check(long firstSector, java.util.List<String> errors) {
+        if (start >= file.size()) {
+            errors.add("ERROR: cluster offset for sector %d points after EOF".formatted(firstSector));
+        }
+    }
+
+    @Override
     public VmdkImage.ExtentInfo info() {
         return new VmdkImage.ExtentInfo(file.path().toString(), type, size, 0, false);
     }

@@ -156,6 +156,21 @@ final class SparseExtent implements VmdkExtent {
         return new VmdkImage.ExtentInfo(file.path().toString(), type, size, grainBytes, header.compressed());
     }
 
+    @Override
+    public void check(long firstSector, java.util.List<String> errors) throws IOException {
+        long grains = (size + grainBytes - 1) / grainBytes;
+        for (long grain = 0; grain < grains; grain++) {
+            if (gd[(int) (grain / header.gtEntries())] == 0) {
+                grain += header.gtEntries() - 1 - grain % header.gtEntries();
+                continue;
+            }
+            long entry = grainEntry(grain);
+            if (entry >= 0 && entry * SECTOR >= file.size()) {
+                errors.add("ERROR: cluster offset for sector %d points after EOF".formatted(firstSector + grain * header.grainSize()));
+            }
+        }
+    }
+
     /** The grain's sector in the file, or {@link #UNALLOCATED} or {@link #ZEROED}. */
     private long grainEntry(long grain) throws IOException {
         int directoryIndex = (int) (grain / header.gtEntries());

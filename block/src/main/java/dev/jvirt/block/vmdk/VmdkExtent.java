@@ -16,6 +16,12 @@ sealed interface VmdkExtent extends AutoCloseable permits FlatExtent, SparseExte
     /** The run starting at {@code position} (relative to the extent), at most {@code length} bytes. */
     BlockStatus blockStatus(long position, long length) throws IOException;
 
+    /**
+     * qemu-img check for this extent: adds an error for every grain (or flat start) that lies at
+     * or after the end of its file; {@code firstSector} is the extent's first sector on the disk.
+     */
+    void check(long firstSector, java.util.List<String> errors) throws IOException;
+
     /** What qemu-img info lists for the extent. */
     VmdkImage.ExtentInfo info();
 

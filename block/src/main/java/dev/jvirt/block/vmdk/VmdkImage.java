@@ -195,6 +195,15 @@ public final class VmdkImage extends ReadOnlyImage {
         return extents.stream().map(VmdkExtent::info).toList();
     }
 
+    /** qemu-img check for VMDK: every allocated grain must start inside its file. Returns the errors found. */
+    public List<String> check() throws IOException {
+        List<String> errors = new ArrayList<>();
+        for (int i = 0; i < extents.size(); i++) {
+            extents.get(i).check(starts[i] / 512, errors);
+        }
+        return errors;
+    }
+
     @Override
     public long clusterSize() {
         // qemu-img shows a cluster size only when every extent is sparse with the same grain.
