@@ -1,6 +1,7 @@
 package dev.jvirt.img;
 
 import dev.jvirt.block.BlockDriver;
+import dev.jvirt.block.ImportFormats;
 import dev.jvirt.block.Images;
 import dev.jvirt.block.OpenOptions;
 import dev.jvirt.block.qcow2.Qcow2Checker;
@@ -38,14 +39,24 @@ final class CheckCommand {
         }
         String filename = a.positional.getFirst();
         OpenOptions options = (repair == null ? OpenOptions.forReading() : OpenOptions.forWriting()).withFormat(a.get("-f"));
+        String probed = a.has("-f") ? a.get("-f") : Images.probe(Path.of(filename));
+        if (ImportFormats.NAMES.contains(probed)) {
+            // Import formats are only ever read; -r is answered below as qemu-img answers it.
+            options = OpenOptions.forReading().withFormat(probed);
+        }
         Qcow2Checker.Report report;
         String format;
         try (BlockDriver image = Images.open(Path.of(filename), options)) {
             format = image.format();
-            if (!(image instanceof Qcow2Image qcow2)) {
-                throw new UsageException("This image format does not support checks");
+            if (image instanceof Qcow2Image qcow2) {
+                report = new Qcow2Checker(qcow2).check(repair != null, "all".equals(repair));
+            } else if (repair == null && ImportCheck.supports(image)) {
+                report = ImportCheck.check(image);
+            } else {
+                // qemu-img's message and exit status (63) for formats without a check (raw, vpc) or repair.
+                err.println("jvirt-img: This image format does not support checks");
+                return 63;
             }
-            report = new Qcow2Checker(qcow2).check(repair != null, "all".equals(repair));
         }
         if (output.equals("json")) {
             Map<String, Object> json = new LinkedHashMap<>();

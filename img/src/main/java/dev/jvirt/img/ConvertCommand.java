@@ -68,6 +68,8 @@ final class ConvertCommand {
                 Qcow2Creator.create(target, new Qcow2Creator.Options(size, clusterSize, !compat.equals("0.10") && !compat.equals("v2"),
                         false, null, null));
             }
+            case "vmdk", "vdi", "vpc" -> throw new UsageException("Writing " + format + " images is not supported: jvirt-img reads vmdk, vdi"
+                    + " and vpc to import guests; convert them with -O raw or -O qcow2");
             default -> throw new UsageException("Unknown file format '" + format + "'");
         }
     }

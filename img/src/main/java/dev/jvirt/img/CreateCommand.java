@@ -89,6 +89,8 @@ final class CreateCommand {
                             + " compression_type=zlib size=" + size + " lazy_refcounts=" + (lazy ? "on" : "off") + " refcount_bits=16");
                 }
             }
+            case "vmdk", "vdi", "vpc" -> throw new UsageException("Creating " + format + " images is not supported: jvirt-img reads vmdk, vdi"
+                    + " and vpc only to import guests");
             default -> throw new UsageException("Unknown file format '" + format + "'");
         }
         return 0;

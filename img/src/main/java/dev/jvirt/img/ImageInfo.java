@@ -1,6 +1,7 @@
 package dev.jvirt.img;
 
 import dev.jvirt.block.BlockDriver;
+import dev.jvirt.block.ReadOnlyImage;
 import dev.jvirt.block.qcow2.Qcow2Header;
 import dev.jvirt.block.qcow2.Qcow2Image;
 
@@ -56,6 +57,8 @@ final class ImageInfo {
                 withSnapshots.putAll(info);
                 info = withSnapshots;
             }
+        } else if (image instanceof ReadOnlyImage imported) {
+            ImportInfo.describe(info, filename, imported);
         } else {
             info.put("format", image.format());
             info.put("actual-size", allocatedBytes(Path.of(filename)));
@@ -120,6 +123,10 @@ final class ImageInfo {
         if (info.get("format-specific") instanceof Map<?, ?> specific) {
             text.append("Format specific information:\n");
             for (Map.Entry<?, ?> field : ((Map<?, ?>) specific.get("data")).entrySet()) {
+                if (field.getValue() instanceof java.util.List<?> list) {
+                    ImportInfo.appendHumanList(text, "    ", field.getKey().toString(), list);
+                    continue;
+                }
                 text.append("    ").append(field.getKey().toString().replace('-', ' ')).append(": ").append(field.getValue()).append('\n');
             }
         }
