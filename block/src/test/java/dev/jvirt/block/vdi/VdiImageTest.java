@@ -132,4 +132,54 @@ class VdiImageTest {
         assertTrue(refusal(Arrays.copyOf(valid, valid.length - 4096)).contains("is the image truncated?"));
         assertTrue(refusal(Arrays.copyOf(valid, 300)).contains("file too small for a VDI header"));
     }
+
+    @Test
+    void checkFindsWhatQemuImgCheckFinds() throws IOException {
+        byte[] valid = VdiFiles.build(disk(), false);
+        try (VdiImage image = VdiImage.open(write(valid), CacheMode.WRITEBACK)) {
+            assertEquals(java.util.List.of(), image.check());
+        }
+        // Blocks 0 and 1 both claim data block 4 (block 1 stored its data in 3).
+        byte[] shared = patched(valid, 512 + 4, 4, 4);
+        try (VdiImage image = VdiImage.open(write(shared), CacheMode.WRITEBACK)) {
+            assertEquals(java.util.List.of("ERROR: block index 0 also used by 1"), image.check());
+        }
+        byte[] miscounted = patched(valid, 0x184, 2, 4);
+        try (VdiImage image = VdiImage.open(write(miscounted), CacheMode.WRITEBACK)) {
+            assertEquals(java.util.List.of("ERROR: allocated blocks mismatch, is 5, should be 2"), image.check());
+        }
+    }
+
+    /** Seeded corruption of header and block map: every outcome is a clean read or an ImageException. */
+    @Test
+    void mutatedImagesNeverCrashOrHang() {
+        byte[] original = VdiFiles.build(Arrays.copyOf(disk(), 3 << 20), true);
+        Random random = new Random(77);
+        int[] outcomes = new int[2];
+        org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(60), () -> {
+            for (int round = 0; round < 200; round++) {
+                byte[] mutant = original.clone();
+                for (int flips = 1 + random.nextInt(4); flips > 0; flips--) {
+                    int at = 0x140 + random.nextInt(1024 - 0x140); // the size fields and the block map
+                    mutant[at] = (byte) (random.nextBoolean() ? random.nextInt() : mutant[at] ^ (1 << random.nextInt(8)));
+                }
+                Path file = write(mutant);
+                try (VdiImage image = VdiImage.open(file, CacheMode.WRITEBACK)) {
+                    byte[] buffer = new byte[1 << 20];
+                    for (long at = 0; at < Math.min(image.size(), 16 << 20); at += buffer.length) {
+                        int n = (int) Math.min(buffer.length, image.size() - at);
+                        image.blockStatus(at, n);
+                        image.read(at, buffer, 0, n);
+                    }
+                    image.check();
+                    outcomes[0]++;
+                } catch (ImageException refused) {
+                    outcomes[1]++;
+                }
+                assertArrayEquals(mutant, Files.readAllBytes(file), "reading never writes");
+                Files.delete(file);
+            }
+        });
+        assertTrue(outcomes[0] > 20 && outcomes[1] > 20, "both paths exercised: " + outcomes[0] + " read, " + outcomes[1] + " refused");
+    }
 }

@@ -317,4 +317,17 @@ class VmdkImageTest {
         });
         assertTrue(outcomes[0] > 30 && outcomes[1] > 30, "both paths exercised: " + outcomes[0] + " read, " + outcomes[1] + " refused");
     }
+
+    @Test
+    void checkFindsGrainsPastTheEndLikeQemuImg() throws IOException {
+        byte[] sparse = VmdkFiles.sparse(disk(), false);
+        try (VmdkImage image = VmdkImage.open(write(sparse), CacheMode.WRITEBACK)) {
+            assertEquals(java.util.List.of(), image.check());
+        }
+        long firstTable = ByteBuffer.wrap(sparse).order(ByteOrder.LITTLE_ENDIAN).getInt(21 * 512) * 512L;
+        byte[] pastEnd = patched(sparse, firstTable + 4, sparse.length / 512 + 10, 4);
+        try (VmdkImage image = VmdkImage.open(write(pastEnd), CacheMode.WRITEBACK)) {
+            assertEquals(java.util.List.of("ERROR: cluster offset for sector 128 points after EOF"), image.check());
+        }
+    }
 }

@@ -195,4 +195,38 @@ class VpcImageTest {
         ByteBuffer.wrap(headerPastEnd).putInt(64, (int) VpcFooter.checksum(Arrays.copyOf(headerPastEnd, 512), 64));
         assertTrue(refusal(headerPastEnd).contains("dynamic VHD header at offset 0x4000000000000"));
     }
+
+    /** Seeded corruption of the dynamic header, BAT and bitmaps (checksums made right again): a clean read or an ImageException. */
+    @Test
+    void mutatedImagesNeverCrashOrHang() {
+        byte[] original = VhdFiles.dynamic(disk(), VhdFiles.Footer.hyperV(SIZE, VpcFooter.DYNAMIC), BLOCK, true);
+        Random random = new Random(55);
+        int[] outcomes = new int[2];
+        org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(60), () -> {
+            for (int round = 0; round < 200; round++) {
+                byte[] mutant = original.clone();
+                for (int flips = 1 + random.nextInt(4); flips > 0; flips--) {
+                    int at = random.nextBoolean() ? 512 + 16 + random.nextInt(24) : 1536 + random.nextInt(4096);
+                    mutant[at] = (byte) (random.nextBoolean() ? random.nextInt() : mutant[at] ^ (1 << random.nextInt(8)));
+                }
+                ByteBuffer.wrap(mutant).putInt(512 + 36, 0);
+                ByteBuffer.wrap(mutant).putInt(512 + 36, (int) VpcFooter.checksum(Arrays.copyOfRange(mutant, 512, 1536), 36));
+                Path file = write(mutant);
+                try (VpcImage image = VpcImage.open(file, CacheMode.WRITEBACK)) {
+                    byte[] buffer = new byte[100_000];
+                    for (long at = 0; at < image.size(); at += buffer.length) {
+                        int n = (int) Math.min(buffer.length, image.size() - at);
+                        image.blockStatus(at, n);
+                        image.read(at, buffer, 0, n);
+                    }
+                    outcomes[0]++;
+                } catch (ImageException refused) {
+                    outcomes[1]++;
+                }
+                assertArrayEquals(mutant, Files.readAllBytes(file), "reading never writes");
+                Files.delete(file);
+            }
+        });
+        assertTrue(outcomes[0] > 20 && outcomes[1] > 20, "both paths exercised: " + outcomes[0] + " read, " + outcomes[1] + " refused");
+    }
 }
