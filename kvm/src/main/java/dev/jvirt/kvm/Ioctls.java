@@ -35,6 +35,11 @@ final class Ioctls {
     static final long KVM_IRQFD = ioc(WRITE, 0x76, 32);
     static final long KVM_IOEVENTFD = ioc(WRITE, 0x79, 64);
     static final long KVM_SIGNAL_MSI = ioc(WRITE, 0xa5, 32);
+    // KVM_SET_IRQCHIP really is _IOR in linux/kvm.h (a historical mistake the ABI keeps).
+    static final long KVM_GET_IRQCHIP = ioc(READ | WRITE, 0x62, Vm.IRQCHIP_STATE_SIZE);
+    static final long KVM_SET_IRQCHIP = ioc(READ, 0x63, Vm.IRQCHIP_STATE_SIZE);
+    static final long KVM_GET_PIT2 = ioc(READ, 0x9f, Vm.PIT_STATE_SIZE);
+    static final long KVM_SET_PIT2 = ioc(WRITE, 0xa0, Vm.PIT_STATE_SIZE);
 
     static final long KVM_RUN = io(0x80);
     static final long KVM_GET_REGS = ioc(READ, 0x81, Regs.SIZE);
@@ -47,6 +52,9 @@ final class Ioctls {
     static final long KVM_GET_LAPIC = ioc(READ, 0x8e, 1024);
     static final long KVM_SET_LAPIC = ioc(WRITE, 0x8f, 1024);
     static final long KVM_SET_CPUID2 = ioc(WRITE, 0x90, 8);
+    static final long KVM_SET_MP_STATE = ioc(WRITE, 0x99, 4);
+    static final long KVM_GET_VCPU_EVENTS = ioc(READ, 0x9f, Vcpu.EVENTS_SIZE);
+    static final long KVM_SET_VCPU_EVENTS = ioc(WRITE, 0xa0, Vcpu.EVENTS_SIZE);
 
     private Ioctls() {
     }

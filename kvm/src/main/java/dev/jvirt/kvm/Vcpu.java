@@ -24,6 +24,15 @@ public final class Vcpu implements AutoCloseable {
     private static final long EXIT_REASON = 8;
     private static final long EXIT_DATA = 32;
 
+    /** sizeof(struct kvm_vcpu_events). */
+    static final int EVENTS_SIZE = 64;
+    private static final int LAPIC_STATE_SIZE = 1024;
+
+    /** KVM_MP_STATE_RUNNABLE: runs at the next KVM_RUN (the boot processor after a reset). */
+    public static final int MP_STATE_RUNNABLE = 0;
+    /** KVM_MP_STATE_UNINITIALIZED: an AP that waits for INIT, then SIPI (how KVM creates APs). */
+    public static final int MP_STATE_UNINITIALIZED = 1;
+
     public static final int IO_IN = 0;
     public static final int IO_OUT = 1;
 
@@ -214,6 +223,52 @@ public final class Vcpu implements AutoCloseable {
             check("KVM_GET_LAPIC", Libc.ioctl(fd, Ioctls.KVM_GET_LAPIC, lapic));
             editor.accept(lapic);
             check("KVM_SET_LAPIC", Libc.ioctl(fd, Ioctls.KVM_SET_LAPIC, lapic));
+        }
+    }
+
+    /** KVM_GET_LAPIC: the whole local APIC register page, for {@link #setLapic}. */
+    public byte[] getLapic() throws KvmException {
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment lapic = call.allocate(LAPIC_STATE_SIZE, 8);
+            check("KVM_GET_LAPIC", Libc.ioctl(fd, Ioctls.KVM_GET_LAPIC, lapic));
+            return lapic.toArray(JAVA_BYTE);
+        }
+    }
+
+    public void setLapic(byte[] saved) throws KvmException {
+        setBlob("KVM_SET_LAPIC", Ioctls.KVM_SET_LAPIC, saved, LAPIC_STATE_SIZE);
+    }
+
+    /** KVM_GET_VCPU_EVENTS: pending and injected exceptions, interrupts, NMIs and SMIs, opaque. */
+    public byte[] getEvents() throws KvmException {
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment events = call.allocate(EVENTS_SIZE, 8);
+            check("KVM_GET_VCPU_EVENTS", Libc.ioctl(fd, Ioctls.KVM_GET_VCPU_EVENTS, events));
+            return events.toArray(JAVA_BYTE);
+        }
+    }
+
+    public void setEvents(byte[] saved) throws KvmException {
+        setBlob("KVM_SET_VCPU_EVENTS", Ioctls.KVM_SET_VCPU_EVENTS, saved, EVENTS_SIZE);
+    }
+
+    /** KVM_SET_MP_STATE, e.g. {@link #MP_STATE_RUNNABLE} or {@link #MP_STATE_UNINITIALIZED}. */
+    public void setMpState(int state) throws KvmException {
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment mpState = call.allocate(4, 4);
+            mpState.set(JAVA_INT, 0, state);
+            check("KVM_SET_MP_STATE(" + state + ")", Libc.ioctl(fd, Ioctls.KVM_SET_MP_STATE, mpState));
+        }
+    }
+
+    private void setBlob(String name, long request, byte[] saved, int size) throws KvmException {
+        if (saved.length != size) {
+            throw new IllegalArgumentException(name + ": saved state has " + saved.length + " bytes, not " + size);
+        }
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment buffer = call.allocate(size, 8);
+            buffer.copyFrom(MemorySegment.ofArray(saved));
+            check(name, Libc.ioctl(fd, request, buffer));
         }
     }
 

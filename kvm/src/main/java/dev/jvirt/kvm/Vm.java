@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -73,6 +74,60 @@ public final class Vm implements AutoCloseable {
             MemorySegment config = arena.allocate(64, 4); // struct kvm_pit_config, flags 0
             check("KVM_CREATE_PIT2", Libc.ioctl(fd, Ioctls.KVM_CREATE_PIT2, config));
         }
+    }
+
+    /** sizeof(struct kvm_irqchip): chip id, padding, and a 512-byte union of the PIC and IOAPIC states. */
+    static final int IRQCHIP_STATE_SIZE = 520;
+    /** sizeof(struct kvm_pit_state2). */
+    static final int PIT_STATE_SIZE = 112;
+    /** KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE, KVM_IRQCHIP_IOAPIC: the chips of KVM_CREATE_IRQCHIP. */
+    public static final int PIC_MASTER = 0, PIC_SLAVE = 1, IOAPIC = 2;
+
+    /**
+     * KVM_GET_IRQCHIP: the opaque state of one in-kernel interrupt controller ({@link #PIC_MASTER},
+     * {@link #PIC_SLAVE} or {@link #IOAPIC}), to be put back with {@link #setIrqchipState}.
+     */
+    public byte[] irqchipState(int chip) throws KvmException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(IRQCHIP_STATE_SIZE, 8);
+            state.set(JAVA_INT, 0, chip);
+            check("KVM_GET_IRQCHIP(" + chip + ")", Libc.ioctl(fd, Ioctls.KVM_GET_IRQCHIP, state));
+            return state.toArray(JAVA_BYTE);
+        }
+    }
+
+    /** KVM_SET_IRQCHIP with a state from {@link #irqchipState}; the chip id is inside it. */
+    public void setIrqchipState(byte[] saved) throws KvmException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(IRQCHIP_STATE_SIZE, 8);
+            state.copyFrom(MemorySegment.ofArray(requireSize(saved, IRQCHIP_STATE_SIZE, "irqchip")));
+            check("KVM_SET_IRQCHIP(" + state.get(JAVA_INT, 0) + ")", Libc.ioctl(fd, Ioctls.KVM_SET_IRQCHIP, state));
+        }
+    }
+
+    /** KVM_GET_PIT2: the in-kernel PIT's opaque state (three channels, flags). */
+    public byte[] pitState() throws KvmException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(PIT_STATE_SIZE, 8);
+            check("KVM_GET_PIT2", Libc.ioctl(fd, Ioctls.KVM_GET_PIT2, state));
+            return state.toArray(JAVA_BYTE);
+        }
+    }
+
+    /** KVM_SET_PIT2 with a state from {@link #pitState}; KVM reloads the counters and restarts its timer. */
+    public void setPitState(byte[] saved) throws KvmException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(PIT_STATE_SIZE, 8);
+            state.copyFrom(MemorySegment.ofArray(requireSize(saved, PIT_STATE_SIZE, "PIT")));
+            check("KVM_SET_PIT2", Libc.ioctl(fd, Ioctls.KVM_SET_PIT2, state));
+        }
+    }
+
+    private static byte[] requireSize(byte[] saved, int size, String what) {
+        if (saved.length != size) {
+            throw new IllegalArgumentException("saved " + what + " state has " + saved.length + " bytes, not " + size);
+        }
+        return saved;
     }
 
     /** Drives interrupt line {@code gsi} of the in-kernel irqchip. */
