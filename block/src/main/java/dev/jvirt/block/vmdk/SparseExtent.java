@@ -27,8 +27,12 @@ final class SparseExtent implements VmdkExtent {
     private static final int SECTOR = 512;
     private static final long UNALLOCATED = -1;
     private static final long ZEROED = -2;
-    /** QEMU's bound ("L1 size too big"): 32 M tables cover 8 TiB even with 512-byte grains. */
-    private static final long MAX_GD_ENTRIES = 32L << 20;
+    /**
+     * QEMU's bound ("L1 size too big"): 32 M tables cover 8 TiB even with 512-byte grains. It
+     * holds for all the extents of a disk together, so that a descriptor naming one large file
+     * many times cannot multiply the memory its directories take.
+     */
+    static final long MAX_GD_ENTRIES = 32L << 20;
     private static final int MARKER_FOOTER = 3;
     private static final int MARKER_END_OF_STREAM = 0;
     private static final int GRAIN_MARKER_SIZE = 12;
@@ -57,7 +61,7 @@ final class SparseExtent implements VmdkExtent {
      * Opens the sparse extent in {@code file} (which the extent then owns); {@code type} is how
      * qemu-img info names it: "" for an image that is its own extent, "SPARSE" from a descriptor.
      */
-    static SparseExtent open(ReadOnlyFile file, String type) throws IOException {
+    static SparseExtent open(ReadOnlyFile file, String type, long maxGdEntries) throws IOException {
         String name = file.path().toString();
         if (file.size() < VmdkSparseHeader.SIZE) {
             throw new ImageException(name + ": file too small for a VMDK header (" + file.size() + " bytes)");
@@ -74,8 +78,9 @@ final class SparseExtent implements VmdkExtent {
         }
         VmdkDescriptor embedded = readEmbeddedDescriptor(file, header);
         long entries = header.gdEntries();
-        if (entries > MAX_GD_ENTRIES) {
-            throw new ImageException("%s: VMDK grain directory of %d entries is too large (L1 size too big)".formatted(name, entries));
+        if (entries > maxGdEntries) {
+            throw new ImageException("%s: VMDK grain directory of %d entries is too large (L1 size too big; %d left for this disk)"
+                    .formatted(name, entries, maxGdEntries));
         }
         long gdAt = sectorsToBytes(header.gdOffset());
         file.checkInside(gdAt, entries * 4, "VMDK grain directory");
@@ -136,6 +141,10 @@ final class SparseExtent implements VmdkExtent {
     /** Sector numbers from the file are unsigned; anything past the largest offset becomes "beyond the end". */
     private static long sectorsToBytes(long sectors) {
         return Long.compareUnsigned(sectors, Long.MAX_VALUE / SECTOR) > 0 ? Long.MAX_VALUE : sectors * SECTOR;
+    }
+
+    int gdEntries() {
+        return gd.length;
     }
 
     VmdkDescriptor embeddedDescriptor() {

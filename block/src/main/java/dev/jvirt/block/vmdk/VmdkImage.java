@@ -69,7 +69,7 @@ public final class VmdkImage extends ReadOnlyImage {
     }
 
     private static VmdkImage openSparse(ReadOnlyFile file) throws IOException {
-        SparseExtent extent = SparseExtent.open(file, "");
+        SparseExtent extent = SparseExtent.open(file, "", SparseExtent.MAX_GD_ENTRIES);
         VmdkDescriptor embedded = extent.embeddedDescriptor();
         if (embedded != null) {
             refuseParent(file.path(), embedded);
@@ -102,16 +102,20 @@ public final class VmdkImage extends ReadOnlyImage {
         List<VmdkExtent> extents = new ArrayList<>();
         try {
             long size = 0;
+            long gdEntriesLeft = SparseExtent.MAX_GD_ENTRIES;
             for (VmdkDescriptor.Extent line : descriptor.extents()) {
                 VmdkExtent extent;
                 try {
-                    extent = openExtent(path, line, cache);
+                    extent = openExtent(path, line, cache, gdEntriesLeft);
                 } catch (ImageException e) {
                     // Name the descriptor the user gave, then what is wrong in which extent.
                     String label = line.fileName() != null ? "\"" + line.fileName() + "\"" : line.type();
                     throw new ImageException(path + ": extent " + label + ": " + e.getMessage());
                 }
                 extents.add(extent);
+                if (extent instanceof SparseExtent sparse) {
+                    gdEntriesLeft -= sparse.gdEntries();
+                }
                 if (extent.size() == 0) {
                     throw new ImageException(path + ": VMDK extent '" + line.fileName() + "' is empty");
                 }
@@ -129,7 +133,8 @@ public final class VmdkImage extends ReadOnlyImage {
         }
     }
 
-    private static VmdkExtent openExtent(Path descriptor, VmdkDescriptor.Extent line, CacheMode cache) throws IOException {
+    private static VmdkExtent openExtent(Path descriptor, VmdkDescriptor.Extent line, CacheMode cache, long gdEntriesLeft)
+            throws IOException {
         if (line.access().equals("NOACCESS")) {
             throw new ImageException("NOACCESS extents are not supported");
         }
@@ -147,7 +152,7 @@ public final class VmdkImage extends ReadOnlyImage {
                 ReadOnlyFile file = ReadOnlyFile.open(resolve(descriptor, line.fileName()), cache);
                 try {
                     // Like QEMU, the extent's own header decides its size, not the descriptor line.
-                    return SparseExtent.open(file, line.type());
+                    return SparseExtent.open(file, line.type(), gdEntriesLeft);
                 } catch (IOException | RuntimeException e) {
                     file.close();
                     throw e;

@@ -274,6 +274,14 @@ class VmdkImageTest {
         assertTrue(empty.contains("is empty"), empty);
         Path noType = write("notype.vmdk", "# Disk DescriptorFile\nversion=1\nRW 16 FLAT \"d-flat.vmdk\" 0\n".getBytes(StandardCharsets.US_ASCII));
         assertTrue(refusal(noType).contains("no createType"));
+        // One big sparse file named many times must not multiply the memory of its grain directory.
+        byte[] bigDirectory = VmdkFiles.sparse(new byte[0], false);
+        int entries = 17 << 20; // a grain table of one 512-byte grain each: more than half of the 32 M allowed
+        ByteBuffer.wrap(bigDirectory).order(ByteOrder.LITTLE_ENDIAN).putLong(12, entries).putLong(20, 1).putInt(44, 1);
+        bigDirectory = Arrays.copyOf(bigDirectory, 21 * 512 + entries * 4);
+        write("big.vmdk", bigDirectory);
+        String many = refusal(descriptorFile("twoGbMaxExtentSparse", "RW 16 SPARSE \"big.vmdk\"\n".repeat(100)));
+        assertTrue(many.contains("extent \"big.vmdk\"") && many.contains("L1 size too big; " + ((32 << 20) - entries) + " left"), many);
         Path withParent = write("child.vmdk", VmdkFiles.descriptor("monolithicFlat", "RW 16 FLAT \"d-flat.vmdk\" 0\n")
                 .replace("parentCID=ffffffff", "parentCID=1234\nparentFileNameHint=\"base.vmdk\"").getBytes(StandardCharsets.US_ASCII));
         assertTrue(refusal(withParent).contains("with a parent"));
