@@ -141,18 +141,15 @@ final class Qcow2File implements AutoCloseable {
     }
 
     /**
-     * Drops the active L1's reference to an L2 table; when that was the last one, the table's own
-     * references to its data clusters go too.
+     * Drops the active L1's reference to an L2 table and, with it, one reference to each cluster
+     * the table names: QEMU counts a data cluster once per L1 entry leading to it, so a table
+     * still shared with a snapshot leaves its clusters one reference fewer too.
      */
     void releaseL2(long l2Offset) throws IOException {
-        long cluster = l2Offset >>> clusterBits;
-        long count = refcounts.get(cluster);
-        if (count == 1) {
-            for (long entry : readL2(l2Offset)) {
-                releaseData(entry);
-            }
+        for (long entry : readL2(l2Offset)) {
+            releaseData(entry);
         }
-        decrement(cluster);
+        decrement(l2Offset >>> clusterBits);
     }
 
     void decrement(long cluster) throws IOException {
