@@ -97,6 +97,19 @@ public final class AcpiPmDevice implements PortIoDevice {
         }
     }
 
+    /**
+     * System reset: no event pending or enabled (PM1 and GPE0), sleep type cleared, SCI low. The PM
+     * timer runs on (it is free-running hardware; guests only ever take differences).
+     */
+    public synchronized void reset() {
+        status = 0;
+        enable = 0;
+        control = SCI_EN;
+        gpeStatus = 0;
+        gpeEnable = 0;
+        updateSci();
+    }
+
     /** The host presses the power button (QMP system_powerdown). */
     public synchronized void pressPowerButton() {
         status |= PWRBTN;

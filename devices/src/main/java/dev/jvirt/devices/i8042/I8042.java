@@ -78,8 +78,11 @@ public final class I8042 {
     private final PortIoDevice dataPort = new Port(true);
     private final PortIoDevice commandPort = new Port(false);
 
-    private int commandByte = CTR_TRANSLATE | CTR_SYSTEM_FLAG | CTR_KBD_INTERRUPT; // as a PC BIOS leaves it
-    private int outputPort = OUTPUT_PORT_RESET_HIGH | OUTPUT_PORT_A20;
+    private static final int POWER_ON_COMMAND_BYTE = CTR_TRANSLATE | CTR_SYSTEM_FLAG | CTR_KBD_INTERRUPT; // as a PC BIOS leaves it
+    private static final int POWER_ON_OUTPUT_PORT = OUTPUT_PORT_RESET_HIGH | OUTPUT_PORT_A20;
+
+    private int commandByte = POWER_ON_COMMAND_BYTE;
+    private int outputPort = POWER_ON_OUTPUT_PORT;
     private int pendingCommand;
     /** A keyboard command still waiting for its parameter byte (set LEDs, typematic, scan set), or 0. */
     private int keyboardCommand;
@@ -161,6 +164,19 @@ public final class I8042 {
         for (int i = 0; i < count; i++) {
             origins[i] = (byte) Math.floorMod(state.origins()[i], 3);
         }
+        updateInterrupts();
+    }
+
+    /** System reset: the controller as firmware leaves it, nothing queued, both interrupt lines low. */
+    public synchronized void reset() {
+        commandByte = POWER_ON_COMMAND_BYTE;
+        outputPort = POWER_ON_OUTPUT_PORT;
+        pendingCommand = 0;
+        keyboardCommand = 0;
+        lastWriteWasCommand = false;
+        timeout = false;
+        head = 0;
+        count = 0;
         updateInterrupts();
     }
 

@@ -27,6 +27,7 @@ public final class PciHostBridge implements PortIoDevice {
     private final PciBus bus;
     private final Runnable resetRequest;
     private final PciConfigSpace config = new PciConfigSpace(VENDOR_INTEL, DEVICE_440FX, 0x06, 0x00, 0x00, 0x02);
+    private final byte[] powerOnConfig = config.snapshot();
     private int address;
     private int resetControl;
 
@@ -95,6 +96,13 @@ public final class PciHostBridge implements PortIoDevice {
         if (reset) {
             resetRequest.run();
         }
+    }
+
+    /** System reset: CONFIG_ADDRESS and the reset control register clear, the bridge's config space as built. */
+    public synchronized void reset() {
+        address = 0;
+        resetControl = 0;
+        config.restore(powerOnConfig);
     }
 
     private static boolean fits(int register, int size) {

@@ -75,6 +75,27 @@ public final class PciHotplugController implements PortIoDevice {
         raiseGpe.run();
     }
 
+    /**
+     * System reset: no event is pending for the new guest and bus 0 is selected. An unplug the
+     * host asked for and the old guest never acknowledged completes now (the slots are ejected,
+     * through the eject listener), since nothing is left to acknowledge it; the freshly booting
+     * guest then never sees the device.
+     */
+    public void reset() {
+        int ejected;
+        synchronized (this) {
+            ejected = down;
+            up = 0;
+            down = 0;
+            busSelector = 0;
+        }
+        for (int slot = 0; slot < PciBus.SLOTS; slot++) {
+            if ((ejected & (1 << slot)) != 0) {
+                ejectListener.slotEjected(slot);
+            }
+        }
+    }
+
     /** Whether an unplug of {@code slot} was requested and the guest has not ejected it yet. */
     public synchronized boolean unplugPending(int slot) {
         return slot >= 0 && slot < PciBus.SLOTS && (down & (1 << slot)) != 0;

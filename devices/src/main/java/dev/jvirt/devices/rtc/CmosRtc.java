@@ -31,6 +31,8 @@ public final class CmosRtc implements PortIoDevice {
 
     private static final int A_UPDATE_IN_PROGRESS = 0x80;
     private static final int B_SET = 0x80;
+    /** Register B's interrupt enables (periodic, alarm, update-ended) and square-wave output. */
+    private static final int B_INTERRUPT_ENABLES = 0x70 | 0x08;
     private static final int B_BINARY = 0x04;
     private static final int B_24_HOUR = 0x02;
     private static final int D_VALID = 0x80;
@@ -115,6 +117,15 @@ public final class CmosRtc implements PortIoDevice {
             case REG_C, REG_D -> { } // read-only
             default -> cmos[index] = (byte) value;
         }
+    }
+
+    /**
+     * System reset: the RESET pin clears the interrupt enables and flags (MC146818 data sheet, as
+     * QEMU's rtc_reset). CMOS RAM, the index and the guest's clock are battery-backed and stay.
+     */
+    public synchronized void reset() {
+        cmos[REG_B] &= (byte) ~B_INTERRUPT_ENABLES;
+        cmos[REG_C] = 0;
     }
 
     public synchronized State state() {

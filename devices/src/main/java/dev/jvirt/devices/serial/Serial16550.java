@@ -234,6 +234,27 @@ public final class Serial16550 implements PortIoDevice {
         notifyAll();
     }
 
+    /**
+     * System reset: the registers go back to their power-on values and unread input is dropped,
+     * as the chip's MR pin does. The console output stream stays: it is the host's, not the UART's.
+     */
+    public synchronized void reset() {
+        ier = 0;
+        lcr = 0x03;
+        mcr = MCR_OUT2;
+        lsr = LSR_THR_EMPTY | LSR_TRANSMITTER_EMPTY;
+        msr = MSR_CONNECTED;
+        scr = 0;
+        dll = 0x0C;
+        dlm = 0;
+        fcr = 0;
+        thrInterruptPending = false;
+        rxHead = 0;
+        rxCount = 0;
+        updateInterrupt();
+        notifyAll(); // a host feeder waiting for room finds a fresh (one-byte) receiver
+    }
+
     private boolean hasRoom() {
         return (mcr & MCR_LOOP) == 0 && rxCount < rxCapacity();
     }

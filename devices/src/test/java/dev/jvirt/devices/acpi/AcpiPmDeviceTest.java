@@ -122,4 +122,23 @@ class AcpiPmDeviceTest {
         assertTrue(sci.isEmpty(), "no status was ever set");
         assertEquals(0, pm.read(0, 2), "PM1 untouched");
     }
+
+    @Test
+    void resetClearsEventsEnablesAndTheSci() {
+        pm.write(2, 2, AcpiPmDevice.PWRBTN);
+        pm.pressPowerButton();
+        pm.gpe0Block().write(2, 1, 0x02);
+        pm.raiseGpe(1);
+        pm.write(4, 2, 3 << 10);                       // a sleep type without SLP_EN
+        assertEquals(true, sci.get(sci.size() - 1));
+
+        pm.reset();
+
+        assertEquals(false, sci.get(sci.size() - 1), "the SCI dropped");
+        assertEquals(0, pm.read(0, 2), "PM1_STS");
+        assertEquals(0, pm.read(2, 2), "PM1_EN");
+        assertEquals(1, pm.read(4, 2), "PM1_CNT: only SCI_EN, as at power-on");
+        assertEquals(0, pm.gpe0Block().read(0, 4), "GPE0 status and enables");
+        assertTrue(sleeps.isEmpty());
+    }
 }

@@ -194,4 +194,25 @@ class I8042Test {
         copy.commandPort().write(0, 1, 0x20);
         assertEquals(0x65, copy.dataPort().read(0, 1));
     }
+
+    @Test
+    void resetRestoresTheFirmwareCommandByteAndEmptiesTheBuffer() {
+        I8042.State powerOn = controller.state();
+        command.write(0, 1, 0x60);                      // write command byte
+        data.write(0, 1, CTR_KBDDIS | CTR_AUXINT);
+        command.write(0, 1, 0xD2);                      // a byte "from the keyboard"
+        data.write(0, 1, 0x1C);
+        command.write(0, 1, 0x60);                      // a command left waiting for its parameter
+        assertTrue(controller.state().output().length > 0);
+
+        controller.reset();
+
+        I8042.State state = controller.state();
+        assertEquals(powerOn.commandByte(), state.commandByte());
+        assertEquals(powerOn.outputPort(), state.outputPort());
+        assertEquals(0, state.pendingCommand());
+        assertEquals(0, state.output().length);
+        assertEquals(0, command.read(0, 1) & OBF);
+        assertEquals(0, resets.get(), "a reset of the controller is not a reset request");
+    }
 }

@@ -208,4 +208,18 @@ class PciHostBridgeTest {
         assertEquals(0x1237_8086, conf1Read(0, 0, 0, 0x00, 4), "the bridge is unharmed");
         assertEquals(1, resets.get(), "of all that, only the byte 0xFF to 0xCF9 asked for a reset");
     }
+
+    @Test
+    void resetClearsConfigAddressResetControlAndTheBridgeCommandRegister() {
+        conf1Write(0, PciConfigSpace.COMMAND, 2, 0x7);
+        bridge.write(CF9, 1, 0x02);
+        bridge.write(CF8, 4, 0x8000_0000 | (3 << 11));
+
+        bridge.reset();
+
+        assertEquals(0, bridge.read(CF8, 4));
+        assertEquals(0, bridge.read(CF9, 1));
+        assertEquals(0, conf1Read(0, 0, 0, PciConfigSpace.COMMAND, 2));
+        assertEquals(0, resets.get());
+    }
 }

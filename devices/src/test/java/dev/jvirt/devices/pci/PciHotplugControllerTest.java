@@ -121,4 +121,19 @@ class PciHotplugControllerTest {
         assertTrue(ejected.stream().allMatch(slot -> slot > 0 && slot < PciBus.SLOTS), ejected.toString());
         assertEquals(0, gpes, "guest accesses never raise events");
     }
+
+    @Test
+    void resetForgetsEventsAndCompletesPendingUnplugs() {
+        controller.plugged(4);
+        controller.unplugRequested(6);
+        controller.write(SELECT_OFFSET, 4, 1);
+
+        controller.reset();
+
+        assertEquals(List.of(6), ejected, "the unplug the old guest never acknowledged completes");
+        assertEquals(0, controller.read(SELECT_OFFSET, 4));
+        assertEquals(0, controller.read(UP_OFFSET, 4));
+        assertEquals(0, controller.read(DOWN_OFFSET, 4));
+        assertFalse(controller.unplugPending(6));
+    }
 }

@@ -214,4 +214,19 @@ class CmosRtcTest {
         host.now = host.now.plus(Duration.ofDays(400));
         assertTrue(reg(0x09) <= 0xFF);
     }
+
+    @Test
+    void resetClearsInterruptEnablesButKeepsCmosRamAndTheGuestClock() {
+        set(0x0B, 0x80 | 0x02);                        // SET: Linux's mc146818_set_time
+        set(0x09, 0x30);                               // year 2030
+        set(0x0B, 0x02 | 0x40 | 0x20 | 0x10 | 0x08);   // run, with PIE, AIE, UIE, SQWE on
+        set(0x40, 0x77);                               // an OS's byte in CMOS RAM
+
+        rtc.reset();
+
+        assertEquals(0x02, reg(0x0B), "interrupt enables clear, 24-hour BCD mode stays");
+        assertEquals(0, reg(0x0C));
+        assertEquals(0x77, reg(0x40), "CMOS RAM is battery-backed");
+        assertEquals(0x30, reg(0x09), "the guest's clock is battery-backed too");
+    }
 }

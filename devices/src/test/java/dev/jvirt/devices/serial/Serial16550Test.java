@@ -322,4 +322,33 @@ class Serial16550Test {
         assertEquals(1, uart.enqueueInput(new byte[] {0x31}), "input still flows");
         assertEquals(0x31, uart.read(DATA, 1));
     }
+
+    @Test
+    void resetPutsEveryRegisterBackToPowerOnAndDropsInput() {
+        Serial16550.State powerOn = uart.state();
+        uart.write(FCR, 1, 0x01);
+        uart.write(LCR, 1, 0x80);
+        uart.write(DATA, 1, 0x01);                      // divisor 115200
+        uart.write(LCR, 1, 0x1B);
+        uart.write(IER, 1, 0x0F);
+        uart.write(MCR, 1, 0x0B);
+        uart.write(SCR, 1, 0x5A);
+        uart.enqueueInput(new byte[] {1, 2, 3});
+        assertTrue(irq.contains(true));
+
+        uart.reset();
+
+        Serial16550.State state = uart.state();
+        assertEquals(powerOn.ier(), state.ier());
+        assertEquals(powerOn.lcr(), state.lcr());
+        assertEquals(powerOn.mcr(), state.mcr());
+        assertEquals(powerOn.lsr(), state.lsr());
+        assertEquals(powerOn.scr(), state.scr());
+        assertEquals(powerOn.dll(), state.dll());
+        assertEquals(powerOn.dlm(), state.dlm());
+        assertEquals(powerOn.fcr(), state.fcr());
+        assertEquals(0, state.rxFifo().length, "unread input is gone");
+        assertEquals(false, irq.get(irq.size() - 1), "the interrupt line dropped");
+        assertEquals(NO_INTERRUPT, iirId());
+    }
 }

@@ -55,6 +55,8 @@ public final class VirtioPciDevice implements PciDevice {
     private final VirtioPciInterrupts interrupts;
     private final CommonConfig common;
     private final int pciCfgCapability;
+    /** Config space as built: what a function reset puts back (BARs unassigned, decoding off). */
+    private final byte[] powerOnConfig;
     /** COMMAND's memory-space enable, cached: every BAR access checks it. */
     private volatile boolean memoryDecoding;
 
@@ -104,6 +106,7 @@ public final class VirtioPciDevice implements PciDevice {
         this.interrupts = new VirtioPciInterrupts(msix, intx, queueCount);
         this.common = new CommonConfig(device, memory, interrupts, router,
                 () -> barAddress(VIRTIO_BAR) + NOTIFY_OFFSET, NOTIFY_MULTIPLIER);
+        this.powerOnConfig = space.snapshot();
     }
 
     /** The class code QEMU gives each virtio device (class, subclass, programming interface). */
@@ -298,13 +301,15 @@ public final class VirtioPciDevice implements PciDevice {
 
     /**
      * Function reset (system reset, or the machine resetting the slot): the virtio device is
-     * reset, MSI-X is disabled with every vector masked and closed, and memory decoding is off.
-     * A driver's status-0 reset only does the first part: the MSI-X state belongs to the OS.
+     * reset, MSI-X is disabled with every vector masked and closed, and config space is back as
+     * built: BARs unassigned, memory decoding off, the interrupt line and the PCI cfg window clear.
+     * (Firmware, or the machine acting as firmware, assigns the BARs again.) A driver's status-0
+     * reset only does the first part: the MSI-X and config state belong to the OS.
      */
     public void reset() {
         common.reset();
         msix.reset();
-        space.write(PciConfigSpace.COMMAND, 2, 0);
+        space.restore(powerOnConfig);
         memoryDecoding = false;
         interrupts.setIntxDisabled(false);
     }

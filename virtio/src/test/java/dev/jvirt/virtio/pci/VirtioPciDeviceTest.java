@@ -561,6 +561,8 @@ class VirtioPciDeviceTest {
         pci.reset();
         assertEquals(0, cfg(msixCapability + 2, 2) & 0x8000, "function reset disables MSI-X");
         assertEquals(0, cfg(PciConfigSpace.COMMAND, 2) & PciConfigSpace.COMMAND_MEMORY);
+        assertEquals(0, pci.barAddress(VirtioPciDevice.VIRTIO_BAR), "BARs wait for firmware to assign them again");
+        assertEquals(0, pci.barAddress(VirtioPciDevice.MSIX_BAR));
     }
 
     @Test
