@@ -25,8 +25,8 @@ import java.util.TreeMap;
  * table, and the changed refcount blocks with a new refcount table (see {@link ShadowRefcounts}).
  * Then bytes 24..71 of the header (size, L1 table, refcount table, snapshot table) switch from
  * the old set to the new in one sector write. A crash before it leaves the old image untouched,
- * the new clusters lying past its end and counted by nothing; after it, the new image is complete
- * and counts whatever only the old structures used as free. Neither leaks nor corrupts.
+ * the new clusters lying where it counts nothing; after it, the new image is complete and counts
+ * whatever only the old structures used as free. Neither leaks nor corrupts.
  *
  * <p>References are counted per path, as QEMU and qemu-img check count them: an L2 table gets
  * one per L1 entry that names it, a data cluster one per L1 entry naming an L2 table that names
@@ -44,6 +44,8 @@ final class Qcow2MetadataSwitch {
     private final Map<Long, Long> l2Uses = new TreeMap<>();
     /** Other metadata clusters (L1 and snapshot tables) to the change in their refcount. */
     private final Map<Long, Long> metadata = new TreeMap<>();
+    /** Where the search for free clusters goes on (cluster 0 is the header). */
+    private long scan = 1;
 
     Qcow2MetadataSwitch(Qcow2File image) throws IOException {
         this.image = image;
@@ -230,19 +232,25 @@ final class Qcow2MetadataSwitch {
         return first << clusterBits;
     }
 
-    /** Clusters in a row past the end of the file that the old refcounts do not count either. */
+    /**
+     * Clusters in a row that neither the refcounts in use nor the new ones count: free before the
+     * switch and after it, so writing there cannot touch the image in use. Holes earlier switches
+     * left (old tables, replaced refcount blocks) are taken first, as QEMU would, so repeated
+     * snapshot operations do not keep growing the file; past its end everything is free.
+     */
     private long freeRun(int count) throws IOException {
-        long first = image.nextFreeCluster();
-        int have = 1;
+        long first = scan;
+        int have = 0;
         while (have < count) {
-            long next = image.nextFreeCluster();
-            if (next == first + have) {
+            long cluster = first + have;
+            if (image.refcounts.get(cluster) == 0 && refcounts.get(cluster) == 0) {
                 have++;
             } else {
-                first = next;
-                have = 1;
+                first = cluster + 1;
+                have = 0;
             }
         }
+        scan = first + count;
         return first;
     }
 

@@ -22,7 +22,7 @@ final class ShadowRefcounts {
     /** Where the new refcount table lies, how long it is, and every cluster to write (offset to bytes). */
     record Layout(long tableOffset, int tableClusters, Map<Long, byte[]> writes) { }
 
-    /** Hands out free clusters past everything in use, without counting them anywhere. */
+    /** Hands out clusters in a row that neither the old nor the new refcounts count, without counting them. */
     interface ClusterSource {
         long freeRun(int count) throws IOException;
     }
@@ -82,7 +82,8 @@ final class ShadowRefcounts {
      * Gives every changed block a new cluster and the structure a new table, big enough for the
      * blocks now needed, and counts all of that in the copies, the old table and replaced blocks
      * as free. Counting a new cluster can change a block not yet placed (or need a larger table),
-     * so this repeats until nothing moves; each round only takes clusters at the end, so it ends.
+     * so this repeats until nothing moves; the source hands out clusters in increasing order, so
+     * only finitely many blocks can ever be touched and it ends.
      */
     Layout place(ClusterSource source, long oldTableOffset, int oldTableClusters) throws IOException {
         for (int i = 0; i < oldTableClusters; i++) {
