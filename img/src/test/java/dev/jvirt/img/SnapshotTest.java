@@ -114,6 +114,45 @@ class SnapshotTest {
         assertArrayEquals(current, raw(image, null));
     }
 
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"compat=0.10,cluster_size=512", "refcount_bits=8,cluster_size=4096",
+            "refcount_bits=64,cluster_size=2097152"})
+    void otherLayoutsWork(String options) throws Exception {
+        Path image = image("layout.qcow2", "64M", "-o", options);
+        qemuIo(image, "qcow2", "write -P 1 0 3M", "write -P 2 40M 64k");
+        byte[] first = raw(image, null);
+        jvirtOk("snapshot", "-c", "first", image.toString());
+        assertClean(image);
+        qemuIo(image, "qcow2", "write -P 3 1M 3M");
+        byte[] second = raw(image, null);
+        jvirtOk("snapshot", "-c", "second", image.toString());
+        jvirtOk("snapshot", "-a", "first", image.toString());
+        assertClean(image);
+        assertArrayEquals(first, raw(image, null));
+        assertArrayEquals(second, raw(image, "second"));
+        jvirtOk("snapshot", "-d", "first", image.toString());
+        assertClean(image);
+        assertEquals(json.readTree(qemu("qemu-img", "check", "--output=json", image.toString()).stdout()),
+                json.readTree(jvirt("check", "--output=json", image.toString()).stdout()));
+        assertArrayEquals(first, raw(image, null));
+        assertArrayEquals(second, raw(image, "second"));
+    }
+
+    @Test
+    void repeatedSnapshotOperationsDoNotKeepGrowingTheFile() throws Exception {
+        Path image = image("cycles.qcow2", "64M");
+        qemuIo(image, "qcow2", "write -P 1 0 3M");
+        long[] sizes = new long[6];
+        for (int i = 0; i < sizes.length; i++) {
+            jvirtOk("snapshot", "-c", "s", image.toString());
+            jvirtOk("snapshot", "-a", "s", image.toString());
+            jvirtOk("snapshot", "-d", "s", image.toString());
+            sizes[i] = Files.size(image);
+        }
+        assertEquals(sizes[1], sizes[sizes.length - 1], Arrays.toString(sizes));
+        assertClean(image);
+    }
+
     @Test
     void qemuAppliesAndDeletesSnapshotsWeTook() throws Exception {
         Path image = image("mixed.qcow2", "16M", "-o", "cluster_size=4096");
