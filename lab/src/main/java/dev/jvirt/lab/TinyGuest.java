@@ -73,6 +73,46 @@ public final class TinyGuest {
         return code;
     }
 
+    /** Where {@link #bootCounter} keeps its count: RAM, which a reset does not clear. */
+    public static final int BOOT_COUNT_ADDRESS = 0x300000;
+
+    /**
+     * Prints "B" and the boot number (1, 2, ...; counted in RAM at {@link #BOOT_COUNT_ADDRESS}) on
+     * COM1, so a reset that boots the guest again shows as "B1B2". With {@code resetOnFirstBoot}
+     * the first boot resets the machine through port 0xCF9 (what Linux's reboot=pci writes) and
+     * the second powers off ("bye", ACPI S5); without it, the guest spins after printing.
+     */
+    public static byte[] bootCounter(boolean resetOnFirstBoot) {
+        byte a0 = 0x00, a1 = 0x00, a2 = 0x30, a3 = 0x00; // BOOT_COUNT_ADDRESS, little-endian
+        byte[] count = {
+            0x66, (byte) 0xBA, (byte) 0xF8, 0x03,        // mov dx, 0x3f8
+            (byte) 0xB0, 'B', (byte) 0xEE,               // mov al, 'B'; out dx, al
+            (byte) 0xFE, 0x04, 0x25, a0, a1, a2, a3,     // inc byte [BOOT_COUNT_ADDRESS]
+            (byte) 0x8A, 0x04, 0x25, a0, a1, a2, a3,     // mov al, [BOOT_COUNT_ADDRESS]
+            0x04, 0x30,                                  // add al, '0'
+            (byte) 0xEE,                                 // out dx, al
+        };
+        if (!resetOnFirstBoot) {
+            return concat(count, new byte[] {(byte) 0xEB, (byte) 0xFE}); // jmp $
+        }
+        byte[] resetOrOff = {
+            0x3C, '2',                                   // cmp al, '2'
+            0x74, 0x08,                                  // je poweroff (past the next 8 bytes)
+            0x66, (byte) 0xBA, (byte) 0xF9, 0x0C,        // mov dx, 0xcf9
+            (byte) 0xB0, 0x06,                           // mov al, 6 (hard reset, start)
+            (byte) 0xEE,                                 // out dx, al
+            (byte) 0xF4,                                 // hlt (never reached: the reset stops the vCPU)
+        };
+        return concat(concat(count, resetOrOff), writePortThenSpin(0x604, (5 << 10) | (1 << 13)));
+    }
+
+    private static byte[] concat(byte[] first, byte[] second) {
+        byte[] joined = new byte[first.length + second.length];
+        System.arraycopy(first, 0, joined, 0, first.length);
+        System.arraycopy(second, 0, joined, first.length, second.length);
+        return joined;
+    }
+
     /** Writes {@code code} as a minimal ELF64 executable with one PT_LOAD segment at 2 MiB. */
     public static Path elf(Path dir, String name, byte[] code) throws IOException {
         int headerSize = 64 + 56;

@@ -43,11 +43,28 @@ public final class LinuxLoader {
      */
     public static KernelEntry load(GuestMemory memory, Path kernelPath, Path initrdPath, String commandLine,
                                    E820Map e820, long rsdpAddress) throws BootException {
+        return load(memory, read(kernelPath, initrdPath, commandLine), e820, rsdpAddress);
+    }
+
+    /**
+     * The kernel, initrd and command line as read once at start: a reset boots these bytes again
+     * (as QEMU keeps them in its ROM blobs), whatever happened to the files since.
+     */
+    public record BootFiles(String kernelName, byte[] kernel, byte[] initrd, String commandLine) { }
+
+    public static BootFiles read(Path kernelPath, Path initrdPath, String commandLine) throws BootException {
         byte[] image = readFile("kernel", kernelPath);
         byte[] initrd = initrdPath == null ? null : readFile("initrd", initrdPath);
-        String name = kernelPath.toString();
+        return new BootFiles(kernelPath.toString(), image, initrd, commandLine);
+    }
 
-        byte[] cmdline = commandLine.getBytes(StandardCharsets.UTF_8);
+    /** Loads (or, at a reset, reloads) {@code files} into guest RAM; returns where the boot vCPU starts. */
+    public static KernelEntry load(GuestMemory memory, BootFiles files, E820Map e820, long rsdpAddress) throws BootException {
+        byte[] image = files.kernel();
+        byte[] initrd = files.initrd();
+        String name = files.kernelName();
+
+        byte[] cmdline = files.commandLine().getBytes(StandardCharsets.UTF_8);
         long zeroPage = BootLayout.ZERO_PAGE;
         memory.fill(zeroPage, PAGE, (byte) 0);
 

@@ -47,7 +47,8 @@ public final class CommandLine {
                 case "-machine", "-M" -> machine(options, option, value(option));
                 case "-accel" -> accel(option, value(option));
                 case "-S" -> options.startPaused = true;
-                case "-enable-kvm", "-no-reboot", "-nodefaults", "-no-user-config" -> { }
+                case "-no-reboot" -> options.noReboot = true;
+                case "-enable-kvm", "-nodefaults", "-no-user-config" -> { }
                 case "-display", "-vga" -> requireNone(option, value(option));
                 case "-drive" -> devices.drive(value(option));
                 case "-netdev" -> devices.netdev(value(option));

@@ -29,6 +29,8 @@ public final class VmmOptions {
     public String kvmDevice = "/dev/kvm";
     /** Start with the vCPUs stopped ({@code -S}), waiting for QMP {@code cont}. */
     public boolean startPaused;
+    /** {@code -no-reboot}: a reset (guest or QMP system_reset) ends the process with status 0 instead of rebooting. */
+    public boolean noReboot;
     /** The virtio PCI devices, back ends joined to front ends, in command-line order. */
     public List<DeviceSpec> devices = List.of();
 

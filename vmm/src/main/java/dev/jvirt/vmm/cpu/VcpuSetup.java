@@ -38,6 +38,31 @@ public final class VcpuSetup {
         });
     }
 
+    /**
+     * kvm-clock, async page faults, steal time and PV EOI: MSRs through which KVM keeps writing
+     * into guest RAM at addresses the old kernel chose. A reset must turn them off (0), or KVM
+     * would scribble over the new kernel. (The wall-clock MSRs are one-shot writes: left alone,
+     * since writing 0 to them would make KVM write the time at guest address 0.)
+     */
+    private static final int[] PARAVIRT_MSRS_WRITING_GUEST_RAM = {
+        0x12,        // MSR_KVM_SYSTEM_TIME
+        0x4B564D01,  // MSR_KVM_SYSTEM_TIME_NEW
+        0x4B564D02,  // MSR_KVM_ASYNC_PF_EN
+        0x4B564D03,  // MSR_KVM_STEAL_TIME
+        0x4B564D04,  // MSR_KVM_PV_EOI_EN
+    };
+
+    /** Turns off the paravirtual MSRs that make KVM write guest RAM; those KVM does not offer are skipped. */
+    public static void clearParavirtualMsrs(Vcpu vcpu) {
+        for (int msr : PARAVIRT_MSRS_WRITING_GUEST_RAM) {
+            try {
+                vcpu.setMsrs(Map.of(msr, 0L));
+            } catch (KvmException e) {
+                // KVM refuses an MSR it does not implement for this guest; then the guest could not have enabled it either.
+            }
+        }
+    }
+
     private static void setLvt(MemorySegment lapic, int register, int deliveryMode) {
         int value = lapic.get(ValueLayout.JAVA_INT, register);
         value = (value & ~0x700) | deliveryMode;

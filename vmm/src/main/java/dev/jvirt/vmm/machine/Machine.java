@@ -27,12 +27,17 @@ public final class Machine {
     private final Platform platform;
     private final VirtioDevices devices;
     private final VcpuGate gate;
+    private final MachineReset machineReset;
+    private final boolean noReboot;
+    /** Guards {@link #resetPending}: a reset requested while one is under way joins it. */
+    private final Object resetLock = new Object();
+    private boolean resetPending;
     private final CompletableFuture<Termination> termination = new CompletableFuture<>();
     private final List<MachineListener> listeners = new CopyOnWriteArrayList<>();
     private volatile RunState state;
 
     Machine(Kvm kvm, Vm vm, GuestMemory memory, List<Vcpu> vcpus, PortIoBus ports, MmioBus mmio, Platform platform,
-            VirtioDevices devices, boolean startPaused) {
+            VirtioDevices devices, MachineReset machineReset, boolean startPaused, boolean noReboot) {
         this.kvm = kvm;
         this.vm = vm;
         this.memory = memory;
@@ -42,9 +47,11 @@ public final class Machine {
         this.platform = platform;
         this.devices = devices;
         this.gate = new VcpuGate(vcpus.size(), startPaused);
+        this.machineReset = machineReset;
+        this.noReboot = noReboot;
         this.state = startPaused ? RunState.PRELAUNCH : RunState.RUNNING;
         platform.onPoweroff(() -> terminate(Termination.guestPoweroff()));
-        platform.onReset(() -> terminate(Termination.guestReset()));
+        platform.onReset(() -> reset(true));
         platform.onSlotEjected(slot -> {
             String id = devices.ejected(slot);
             if (id != null) {
@@ -112,6 +119,54 @@ public final class Machine {
         platform.pressPowerButton();
     }
 
+    /**
+     * A system reset: from the guest (port 0xCF9, the i8042 reset line, KVM's reset system event)
+     * or the host (QMP system_reset). As QEMU: the machine resets in place and boots again, and
+     * RESET is reported; with {@code -no-reboot} it ends instead (status 0, SHUTDOWN with the
+     * reset's reason). Safe from any thread, vCPU threads included: the vCPUs are held here and the
+     * reset itself runs on its own thread once all of them are parked, so none runs old work.
+     */
+    public void reset(boolean byGuest) {
+        if (noReboot) {
+            terminate(byGuest ? Termination.guestReset() : Termination.hostReset());
+            return;
+        }
+        synchronized (resetLock) {
+            if (resetPending || termination.isDone()) {
+                return;
+            }
+            resetPending = true;
+            gate.hold();
+        }
+        String reason = byGuest ? "guest-reset" : "host-qmp-system-reset";
+        Thread.ofPlatform().name("machine-reset").daemon(true).start(() -> performReset(byGuest, reason));
+    }
+
+    private void performReset(boolean byGuest, String reason) {
+        try {
+            if (!gate.awaitParked()) {
+                return; // the machine ended meanwhile
+            }
+            synchronized (this) {
+                if (termination.isDone()) {
+                    return;
+                }
+                machineReset.run();
+            }
+            listeners.forEach(listener -> listener.reset(byGuest, reason));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (Exception e) {
+            // A machine that could not be put back together must not run on half reset.
+            terminate(Termination.failure("system reset failed: " + e.getMessage()));
+        } finally {
+            synchronized (resetLock) {
+                resetPending = false;
+            }
+            gate.release();
+        }
+    }
+
     /** Ends the machine once; later calls are ignored. Safe from any thread, vCPU threads included. */
     public void terminate(Termination how) {
         synchronized (this) {
@@ -162,7 +217,8 @@ public final class Machine {
         return devices.plugged();
     }
 
-    public void closeDevices() {
+    /** Waits for a reset under way (it holds this lock), so devices never close in the middle of one. */
+    public synchronized void closeDevices() {
         devices.close();
     }
 

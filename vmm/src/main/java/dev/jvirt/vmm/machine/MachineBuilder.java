@@ -21,6 +21,7 @@ import dev.jvirt.vmm.boot.Pvh32Setup;
 import dev.jvirt.vmm.cli.UsageException;
 import dev.jvirt.vmm.cli.VmmOptions;
 import dev.jvirt.vmm.cpu.CpuidBuilder;
+import dev.jvirt.vmm.cpu.VcpuPowerOnState;
 import dev.jvirt.vmm.cpu.VcpuSetup;
 import dev.jvirt.vmm.interrupts.KvmMsiVectors;
 import dev.jvirt.vmm.interrupts.KvmNotifyRouter;
@@ -58,6 +59,10 @@ public final class MachineBuilder {
         vm.setIdentityMapAddress(BootLayout.KVM_IDENTITY_MAP);
         vm.createIrqchip();
         vm.createPit2();
+        // Their state as created is the power-on state a reset puts back.
+        List<byte[]> irqchipPowerOn = List.of(vm.irqchipState(Vm.PIC_MASTER), vm.irqchipState(Vm.PIC_SLAVE),
+                vm.irqchipState(Vm.IOAPIC));
+        byte[] pitPowerOn = vm.pitState();
         // The PC's GSI routing (ISA IRQ 0 on IOAPIC pin 2, as the MADT says) plus MSI routes later;
         // installed before any vCPU runs so the table never changes under a booting guest's timer.
         KvmMsiVectors msiVectors = new KvmMsiVectors(vm);
@@ -87,20 +92,27 @@ public final class MachineBuilder {
             GuestRegion high = memory.regions().get(1);
             e820.add(high.guestBase(), high.size(), E820Map.RAM);
         }
-        KernelEntry entry = LinuxLoader.load(memory, options.kernel, options.initrd, options.append, e820,
-                platform.rsdpAddress());
-        switch (entry.protocol()) {
-            case LINUX_64 -> LongModeSetup.writeTables(memory);
-            case PVH -> Pvh32Setup.writeTables(memory);
-        }
+        LinuxLoader.BootFiles bootFiles = LinuxLoader.read(options.kernel, options.initrd, options.append);
+        long rsdp = platform.rsdpAddress();
+        MachineReset.BootLoader boot = () -> {
+            KernelEntry loaded = LinuxLoader.load(memory, bootFiles, e820, rsdp);
+            switch (loaded.protocol()) {
+                case LINUX_64 -> LongModeSetup.writeTables(memory);
+                case PVH -> Pvh32Setup.writeTables(memory);
+            }
+            return loaded;
+        };
+        KernelEntry entry = boot.load();
 
         // SIGUSR1 interrupts KVM_RUN when the machine pauses (see VcpuGate).
         Libc.installNoOpHandler(Libc.SIGUSR1);
         List<Vcpu> vcpus = new ArrayList<>();
+        List<VcpuPowerOnState> powerOn = new ArrayList<>();
         for (int id = 0; id < options.cpus; id++) {
             Vcpu vcpu = vm.createVcpu(id);
             vcpu.setCpuid(cpuid.buildFor(id));
             VcpuSetup.configure(vcpu);
+            powerOn.add(VcpuPowerOnState.capture(vcpu));
             if (id == 0) {
                 switch (entry.protocol()) {
                     case LINUX_64 -> LongModeSetup.configureBootVcpu(vcpu, entry);
@@ -109,7 +121,9 @@ public final class MachineBuilder {
             }
             vcpus.add(vcpu);
         }
-        return new Machine(kvm, vm, memory, vcpus, ports, mmio, platform, devices, options.startPaused);
+        MachineReset reset = new MachineReset(vm, vcpus, powerOn, platform, devices, boot, irqchipPowerOn, pitPowerOn);
+        return new Machine(kvm, vm, memory, vcpus, ports, mmio, platform, devices, reset, options.startPaused,
+                options.noReboot);
     }
 
     /** Queue kicks through ioeventfds; without them (an old KVM) kicks stay MMIO exits, slower but correct. */

@@ -42,9 +42,15 @@ public final class Platform {
     public static final long PCI_MMIO_END = 0xFEBF_FFFFL;
 
     private final Serial16550 serial;
+    private final I8042 i8042;
+    private final CmosRtc rtc;
+    private final PciHostBridge hostBridge;
     private final AcpiPmDevice acpi;
     private final PciBus pciBus;
-    private final PciFirmware pciFirmware = new PciFirmware(PCI_MMIO_START, PCI_MMIO_END);
+    private final GuestMemory memory;
+    private final List<AcpiTable> acpiTables;
+    /** Replaced at each reset: firmware hands out the window from its start again. */
+    private PciFirmware pciFirmware = new PciFirmware(PCI_MMIO_START, PCI_MMIO_END);
     private final SharedInterruptLines pciInterrupts;
     private final long rsdpAddress;
     private volatile Runnable poweroff = () -> { };
@@ -52,9 +58,15 @@ public final class Platform {
     private final PciHotplugController hotplug;
     private volatile java.util.function.IntConsumer slotEjected = slot -> { };
 
-    private Platform(Vm vm, Serial16550 serial, AcpiPmDevice acpi, PciBus pciBus, PciHotplugController hotplug, long rsdpAddress) {
+    private Platform(Vm vm, GuestMemory memory, Serial16550 serial, I8042 i8042, CmosRtc rtc, PciHostBridge hostBridge,
+                     AcpiPmDevice acpi, PciBus pciBus, PciHotplugController hotplug, List<AcpiTable> acpiTables, long rsdpAddress) {
         this.hotplug = hotplug;
+        this.memory = memory;
         this.serial = serial;
+        this.i8042 = i8042;
+        this.rtc = rtc;
+        this.hostBridge = hostBridge;
+        this.acpiTables = acpiTables;
         this.acpi = acpi;
         this.pciBus = pciBus;
         this.pciInterrupts = new SharedInterruptLines(gsi -> gsi(vm, gsi));
@@ -77,7 +89,8 @@ public final class Platform {
         ports.register(CmosRtc.BASE, 2, rtc);
 
         PciBus pciBus = new PciBus();
-        ports.register(PciHostBridge.BASE, PciHostBridge.PORT_COUNT, new PciHostBridge(pciBus, () -> hooks[1].run()));
+        PciHostBridge hostBridge = new PciHostBridge(pciBus, () -> hooks[1].run());
+        ports.register(PciHostBridge.BASE, PciHostBridge.PORT_COUNT, hostBridge);
         mmio.register(PCI_MMIO_START, PCI_MMIO_END - PCI_MMIO_START + 1, new PciMmioWindow(pciBus, PCI_MMIO_START));
 
         AcpiPmDevice acpi = new AcpiPmDevice(gsi(vm, SCI_GSI), state -> hooks[0].run());
@@ -94,11 +107,13 @@ public final class Platform {
         AcpiConfig config = new AcpiConfig(apicIds, 0, IOAPIC_ADDRESS, ACPI_PM_BASE, SCI_GSI,
                 PCI_MMIO_START, PCI_MMIO_END, BootLayout.ACPI_AREA, BootLayout.ACPI_AREA + 0x1000)
                 .withPciHotplug(GPE0_BASE, PciHotplugController.BASE, PciHotplugController.ALL_SLOTS_BUT_HOST_BRIDGE);
-        for (AcpiTable table : AcpiTables.build(config)) {
+        List<AcpiTable> tables = AcpiTables.build(config);
+        for (AcpiTable table : tables) {
             memory.write(table.address(), table.bytes());
         }
 
-        Platform platform = new Platform(vm, serial, acpi, pciBus, hotplug, config.rsdpAddress());
+        Platform platform = new Platform(vm, memory, serial, i8042, rtc, hostBridge, acpi, pciBus, hotplug, tables,
+                config.rsdpAddress());
         ejected[0] = slot -> platform.slotEjected.accept(slot);
         hooks[0] = () -> platform.poweroff.run();
         hooks[1] = () -> platform.reset.run();
@@ -167,6 +182,38 @@ public final class Platform {
         pciFirmware.assign(device);
         device.writeConfig(PciConfigSpace.INTERRUPT_LINE, 1, AcpiTables.pciInterruptGsi(slot, 0));
         pciBus.attach(slot, device);
+    }
+
+    /**
+     * System reset, first step: unplugs the host requested and the old guest never acknowledged
+     * complete now (the slots are ejected, through {@link #onSlotEjected}), so the new guest
+     * never meets a device on its way out.
+     */
+    void completePendingUnplugs() {
+        hotplug.reset();
+    }
+
+    /**
+     * System reset of the platform, with the vCPUs stopped and the virtio functions already reset:
+     * the legacy devices and ACPI registers to power-on, PCI set up as firmware leaves it at boot
+     * (every function in {@code present}, in that order, gets its BARs from the start of the
+     * window, memory decoding and its interrupt line, as at build), and the ACPI tables rewritten,
+     * since the old guest may have written over that RAM.
+     */
+    synchronized void reset(List<PluggedDevice> present) {
+        serial.reset();
+        i8042.reset();
+        rtc.reset();
+        acpi.reset();
+        hostBridge.reset();
+        pciFirmware = new PciFirmware(PCI_MMIO_START, PCI_MMIO_END);
+        for (PluggedDevice device : present) {
+            pciFirmware.assign(device.pci());
+            device.pci().writeConfig(PciConfigSpace.INTERRUPT_LINE, 1, AcpiTables.pciInterruptGsi(device.slot(), 0));
+        }
+        for (AcpiTable table : acpiTables) {
+            memory.write(table.address(), table.bytes());
+        }
     }
 
     void onPoweroff(Runnable action) {

@@ -11,8 +11,14 @@ public record Termination(int exitStatus, String reason, boolean byGuest, String
         return new Termination(0, "guest-shutdown", true, "guest powered off");
     }
 
+    /** A guest reset under {@code -no-reboot}; without it the machine resets in place instead. */
     public static Termination guestReset() {
-        return new Termination(0, "guest-reset", true, "guest requested a reset (jvirt-vmm behaves as QEMU with -no-reboot)");
+        return new Termination(0, "guest-reset", true, "guest requested a reset (-no-reboot)");
+    }
+
+    /** QMP system_reset under {@code -no-reboot}. */
+    public static Termination hostReset() {
+        return new Termination(0, "host-qmp-system-reset", false, "system_reset requested (-no-reboot)");
     }
 
     public static Termination quit() {

@@ -8,9 +8,14 @@ import java.util.List;
 
 /**
  * Pauses and resumes all vCPU threads. A pause sets each vCPU's immediate_exit flag and signals
- * its thread, so a vCPU inside KVM_RUN returns with EINTR and one about to enter returns at once;
- * each thread then parks here until resumed. {@link #pause()} returns only once every vCPU is
- * parked, so "stopped" really means no guest instruction runs.
+ * its thread, so a vCPU inside KVM_RUN returns with EINTR and one about to enter returns at once
+ * (after completing the I/O it exited for, as KVM does with immediate_exit); each thread then
+ * parks here until resumed. {@link #pause()} returns only once every vCPU is parked, so "stopped"
+ * really means no guest instruction runs.
+ *
+ * <p>Two independent reasons keep vCPUs parked: a pause (QMP stop, -S) and a hold (a system
+ * reset in progress). They run again only when neither applies, so a QMP cont that arrives in
+ * the middle of a reset cannot let a vCPU into a half-reset machine.
  */
 final class VcpuGate {
 
@@ -19,6 +24,7 @@ final class VcpuGate {
     private final List<Member> members = new ArrayList<>();
     private final int expected;
     private boolean paused;
+    private boolean held;
     private boolean closed;
     private int parked;
 
@@ -30,27 +36,21 @@ final class VcpuGate {
     /** Called by each vCPU thread before its first KVM_RUN. */
     synchronized void join(Vcpu vcpu) {
         members.add(new Member(vcpu, Libc.gettid()));
-        if (paused) {
+        if (stopped()) {
             vcpu.requestImmediateExit(true);
         }
         notifyAll();
     }
 
     synchronized void pause() throws InterruptedException {
-        if (paused || closed) {
+        if (closed) {
             return;
         }
-        paused = true;
-        while (members.size() < expected && !closed) {
-            wait();
+        if (!paused) {
+            paused = true;
+            kickAll();
         }
-        for (Member member : members) {
-            member.vcpu.requestImmediateExit(true);
-            Libc.tgkill(member.tid, Libc.SIGUSR1);
-        }
-        while (parked < members.size() && !closed) {
-            wait();
-        }
+        awaitParked();
     }
 
     synchronized void resume() {
@@ -58,10 +58,39 @@ final class VcpuGate {
             return;
         }
         paused = false;
-        for (Member member : members) {
-            member.vcpu.requestImmediateExit(false);
+        letRunIfFree();
+    }
+
+    /**
+     * Stops every vCPU for a reset without waiting, so it is safe on a vCPU thread: the caller's
+     * own vCPU parks as soon as it is back in its loop, before running another guest instruction.
+     */
+    synchronized void hold() {
+        if (closed || held) {
+            return;
         }
-        notifyAll();
+        held = true;
+        kickAll();
+    }
+
+    /** Ends a {@link #hold()}: the vCPUs run again unless paused. */
+    synchronized void release() {
+        if (!held) {
+            return;
+        }
+        held = false;
+        letRunIfFree();
+    }
+
+    /**
+     * Waits until every vCPU thread has joined and parked; false if the machine closed meanwhile.
+     * Only meaningful while paused or held.
+     */
+    synchronized boolean awaitParked() throws InterruptedException {
+        while ((members.size() < expected || parked < members.size()) && !closed) {
+            wait();
+        }
+        return !closed;
     }
 
     synchronized boolean isPaused() {
@@ -71,19 +100,16 @@ final class VcpuGate {
     /** Stops every vCPU for good (shutdown): they leave their loops at the next exit. */
     synchronized void close() {
         closed = true;
-        for (Member member : members) {
-            member.vcpu.requestImmediateExit(true);
-            Libc.tgkill(member.tid, Libc.SIGUSR1);
-        }
+        kickAll();
         notifyAll();
     }
 
     /**
-     * Called by a vCPU thread after KVM_RUN was interrupted. Parks while paused; returns false
-     * when the machine is closing and the thread should end.
+     * Called by a vCPU thread after KVM_RUN was interrupted. Parks while paused or held; returns
+     * false when the machine is closing and the thread should end.
      */
     synchronized boolean awaitRunnable(Vcpu vcpu) throws InterruptedException {
-        while (paused && !closed) {
+        while (stopped() && !closed) {
             parked++;
             notifyAll();
             try {
@@ -100,5 +126,26 @@ final class VcpuGate {
 
     synchronized boolean isClosed() {
         return closed;
+    }
+
+    private boolean stopped() {
+        return paused || held;
+    }
+
+    private void kickAll() {
+        for (Member member : members) {
+            member.vcpu.requestImmediateExit(true);
+            Libc.tgkill(member.tid, Libc.SIGUSR1);
+        }
+    }
+
+    private void letRunIfFree() {
+        if (stopped()) {
+            return;
+        }
+        for (Member member : members) {
+            member.vcpu.requestImmediateExit(false);
+        }
+        notifyAll();
     }
 }

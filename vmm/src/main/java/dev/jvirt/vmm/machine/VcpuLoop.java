@@ -58,10 +58,12 @@ final class VcpuLoop implements Runnable {
                         // Only without an in-kernel LAPIC; ours has one, so a HLT exit means nothing to do.
                     }
                     case ExitReason.SYSTEM_EVENT -> {
-                        handleSystemEvent(vcpu.systemEventType());
-                        return;
+                        if (!handleSystemEvent(vcpu.systemEventType())) {
+                            return;
+                        }
                     }
                     case ExitReason.SHUTDOWN -> {
+                        // QEMU resets on a triple fault; we keep it fatal so the registers can be read.
                         machine.terminate(Termination.failure(
                                 "vCPU " + vcpu.id() + ": triple fault (KVM_EXIT_SHUTDOWN)\n" + machine.describeVcpu(vcpu)));
                         return;
@@ -119,12 +121,17 @@ final class VcpuLoop implements Runnable {
         }
     }
 
-    private void handleSystemEvent(int type) {
+    /** Returns whether this thread goes on: after a reset request it does, and parks until the reset is done. */
+    private boolean handleSystemEvent(int type) {
         switch (type) {
             case SYSTEM_EVENT_SHUTDOWN -> machine.terminate(Termination.guestPoweroff());
-            case SYSTEM_EVENT_RESET -> machine.terminate(Termination.guestReset());
+            case SYSTEM_EVENT_RESET -> {
+                machine.reset(true);
+                return true;
+            }
             case SYSTEM_EVENT_CRASH -> machine.terminate(Termination.failure("vCPU " + vcpu.id() + ": guest crashed"));
             default -> machine.terminate(Termination.failure("vCPU " + vcpu.id() + ": unknown system event " + type));
         }
+        return false;
     }
 }

@@ -207,6 +207,18 @@ final class VirtioDevices implements AutoCloseable {
         return new Backend(console.id(), "virtconsole", device, console.backend() == DeviceSpec.ConsoleBackend.FILE ? output::close : () -> { });
     }
 
+    /**
+     * System reset of every function: as if each driver wrote status 0 (queues stopped, device
+     * threads joined, features to renegotiate), plus MSI-X disabled with its vectors and routes
+     * released and config space as built. Back ends stay open: the disk, tap and console are
+     * the host's. The platform's firmware step then assigns the BARs again.
+     */
+    synchronized void reset() {
+        for (Plugged device : plugged) {
+            device.device().pci().reset();
+        }
+    }
+
     /** The virtconsole whose chardev is stdio, if any: host input goes there instead of the UART. */
     VirtioConsole stdioConsole() {
         return stdioConsole;

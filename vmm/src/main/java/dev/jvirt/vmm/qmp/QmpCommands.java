@@ -35,8 +35,9 @@ public final class QmpCommands {
             return Map.of();
         });
         commands.put("system_reset", args -> {
-            // No in-place reset yet: behave as QEMU with -no-reboot, so a manager restarts the VM.
-            machine.terminate(Termination.guestReset().withReason("host-qmp-system-reset"));
+            // As QEMU: the reply comes at once, the RESET event once the machine was reset
+            // (or SHUTDOWN, with -no-reboot).
+            machine.reset(false);
             return Map.of();
         });
         commands.put("quit", args -> {

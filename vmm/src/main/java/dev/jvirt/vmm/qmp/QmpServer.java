@@ -106,6 +106,11 @@ public final class QmpServer implements MachineListener, AutoCloseable {
     }
 
     @Override
+    public void reset(boolean byGuest, String reason) {
+        broadcast("RESET", Map.of("guest", byGuest, "reason", reason));
+    }
+
+    @Override
     public void balloonChanged(long actualBytes) {
         broadcast("BALLOON_CHANGE", Map.of("actual", actualBytes));
     }

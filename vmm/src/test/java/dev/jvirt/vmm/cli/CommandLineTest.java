@@ -40,6 +40,13 @@ class CommandLineTest {
         assertEquals(1, o.cpus);
         assertEquals("qemu64", o.cpuModel);
         assertEquals(VmmOptions.SerialTarget.NONE, o.effectiveSerial());
+        assertFalse(o.noReboot, "a reset reboots, as on QEMU");
+    }
+
+    @Test
+    void noRebootMakesAResetEndTheVm() throws Exception {
+        assertTrue(CommandLine.parse("-kernel", "/k", "-no-reboot").noReboot);
+        assertTrue(CommandLine.parse("--no-reboot", "-kernel", "/k").noReboot);
     }
 
     @Test

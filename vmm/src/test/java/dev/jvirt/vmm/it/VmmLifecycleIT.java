@@ -18,7 +18,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The VMM's lifecycle with tiny guest programs on this host's /dev/kvm (no Linux needed, so these
- * run even where KVM only emulates): console output, QMP pause/resume, ACPI power-off, triple faults.
+ * run even where KVM only emulates): console output, QMP pause/resume, ACPI power-off, resets
+ * (in place, and with -no-reboot), triple faults.
  */
 class VmmLifecycleIT {
 
@@ -106,11 +107,89 @@ class VmmLifecycleIT {
     }
 
     @Test
-    void keyboardControllerResetEndsTheVmLikeQemuNoReboot() throws Exception {
+    void keyboardControllerResetEndsTheVmWithNoReboot() throws Exception {
         Path kernel = TinyGuest.elf(dir, "reset", TinyGuest.writePortThenSpin(0x64, 0xFE));
-        try (VmmProcess vmm = VmmProcess.start("-m", "16", "-kernel", kernel.toString(), "-nographic")) {
+        try (VmmProcess vmm = VmmProcess.start("-m", "16", "-kernel", kernel.toString(), "-nographic", "-no-reboot")) {
             assertEquals(0, vmm.awaitExit(TIMEOUT), vmm.stderr());
             assertEquals("bye", vmm.stdout());
+        }
+    }
+
+    @Test
+    void pciResetRebootsTheGuestFromItsEntryWithRamKept() throws Exception {
+        // Two vCPUs, so the reset also puts an application processor back to wait-for-SIPI.
+        Path kernel = TinyGuest.elf(dir, "reboot", TinyGuest.bootCounter(true));
+        Path socket = dir.resolve("qmp.sock");
+        try (VmmProcess vmm = VmmProcess.start("-m", "16", "-smp", "2", "-kernel", kernel.toString(), "-nographic", "-S",
+                "-qmp", "unix:" + socket + ",server,wait");
+             QmpClient qmp = QmpClient.connect(socket, 30_000)) {
+            qmp.execute("qmp_capabilities");
+            qmp.execute("cont"); // started paused (-S), so no event comes before QMP can report it
+            JsonNode reset = qmp.awaitEvent("RESET");
+            assertTrue(reset.at("/data/guest").asBoolean());
+            assertEquals("guest-reset", reset.at("/data/reason").asText());
+            assertEquals("guest-shutdown", qmp.awaitEvent("SHUTDOWN").at("/data/reason").asText());
+            assertEquals(0, vmm.awaitExit(TIMEOUT), vmm.stderr());
+            assertEquals("B1B2bye", vmm.stdout(), "booted twice, the count kept in RAM across the reset");
+            assertEquals("", vmm.stderr());
+        }
+    }
+
+    @Test
+    void pciResetWithNoRebootEndsTheVmAsQemuDoes() throws Exception {
+        Path kernel = TinyGuest.elf(dir, "reboot", TinyGuest.bootCounter(true));
+        Path socket = dir.resolve("qmp.sock");
+        try (VmmProcess vmm = VmmProcess.start("-m", "16", "-kernel", kernel.toString(), "-nographic", "-S", "-no-reboot",
+                "-qmp", "unix:" + socket + ",server,wait");
+             QmpClient qmp = QmpClient.connect(socket, 30_000)) {
+            qmp.execute("qmp_capabilities");
+            qmp.execute("cont"); // started paused (-S), so no event comes before QMP can report it
+            JsonNode shutdown = qmp.awaitEvent("SHUTDOWN");
+            assertEquals("guest-reset", shutdown.at("/data/reason").asText());
+            assertTrue(shutdown.at("/data/guest").asBoolean());
+            assertEquals(0, vmm.awaitExit(TIMEOUT), vmm.stderr());
+            assertEquals("B1", vmm.stdout());
+        }
+    }
+
+    @Test
+    void qmpSystemResetRebootsARunningGuestAndReportsReset() throws Exception {
+        Path kernel = TinyGuest.elf(dir, "spin", TinyGuest.bootCounter(false));
+        Path socket = dir.resolve("qmp.sock");
+        try (VmmProcess vmm = VmmProcess.start("-m", "16", "-kernel", kernel.toString(), "-nographic",
+                "-qmp", "unix:" + socket + ",server,nowait");
+             QmpClient qmp = QmpClient.connect(socket, 30_000)) {
+            qmp.execute("qmp_capabilities");
+            vmm.awaitOutput("B1", TIMEOUT);
+            assertTrue(qmp.execute("system_reset").has("return"));
+            JsonNode reset = qmp.awaitEvent("RESET");
+            assertFalse(reset.at("/data/guest").asBoolean());
+            assertEquals("host-qmp-system-reset", reset.at("/data/reason").asText());
+            vmm.awaitOutput("B1B2", TIMEOUT);
+            assertEquals("running", qmp.execute("query-status").at("/return/status").asText());
+
+            assertTrue(qmp.execute("system_reset").has("return"));
+            qmp.awaitEvent("RESET");
+            vmm.awaitOutput("B1B2B3", TIMEOUT);
+            assertTrue(qmp.execute("quit").has("return"));
+            assertEquals(0, vmm.awaitExit(TIMEOUT));
+        }
+    }
+
+    @Test
+    void qmpSystemResetWithNoRebootEndsTheVm() throws Exception {
+        Path kernel = TinyGuest.elf(dir, "spin", TinyGuest.bootCounter(false));
+        Path socket = dir.resolve("qmp.sock");
+        try (VmmProcess vmm = VmmProcess.start("-m", "16", "-kernel", kernel.toString(), "-nographic", "-no-reboot",
+                "-qmp", "unix:" + socket + ",server,nowait");
+             QmpClient qmp = QmpClient.connect(socket, 30_000)) {
+            qmp.execute("qmp_capabilities");
+            vmm.awaitOutput("B1", TIMEOUT);
+            assertTrue(qmp.execute("system_reset").has("return"));
+            JsonNode shutdown = qmp.awaitEvent("SHUTDOWN");
+            assertEquals("host-qmp-system-reset", shutdown.at("/data/reason").asText());
+            assertFalse(shutdown.at("/data/guest").asBoolean());
+            assertEquals(0, vmm.awaitExit(TIMEOUT));
         }
     }
 
