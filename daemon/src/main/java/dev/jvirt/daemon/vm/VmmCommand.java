@@ -49,6 +49,8 @@ final class VmmCommand {
         command.addAll(List.of("-name", definition.name()));
         command.addAll(List.of("-m", Math.max(2, definition.memoryKiB() / 1024) + "M"));
         command.addAll(List.of("-smp", Integer.toString(definition.vcpus())));
+        // jvirtd applies <on_reboot> itself when the process ends on a reset, as libvirt does with QEMU.
+        command.add("-no-reboot");
         command.addAll(List.of("-cpu", cpu(definition)));
         if (definition.hugepages()) {
             if (!Files.isDirectory(HUGEPAGES)) {

@@ -72,6 +72,11 @@ class VmmCommandTest {
     }
 
     @Test
+    void resetsEndTheProcessSoTheDaemonAppliesOnReboot() throws Exception {
+        assertTrue(build("").command().contains("-no-reboot"));
+    }
+
+    @Test
     void fileDiskBecomesADriveAndAVirtioBlkDevice() throws Exception {
         Built built = build("""
                 <disk type='file' device='disk'>
