@@ -16,8 +16,8 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * {@code convert [-f fmt] [-O fmt] [-o options] [-S size] [-p] [-q] [-n] source target}: copies the
- * guest-visible content. Runs that read as zeroes are skipped (left as holes or unallocated
+ * {@code convert [-f fmt] [-O fmt] [-o options] [-S size] [-l snapshot_param] [-p] [-q] [-n] source target}:
+ * copies the guest-visible content (of an internal snapshot with -l). Runs that read as zeroes are skipped (left as holes or unallocated
  * clusters), detected both from the source's allocation map and by scanning for zero blocks of
  * -S bytes (default 4 KiB), as qemu-img does. The target is written with cache=unsafe and flushed
  * once at the end, like qemu-img's default.
@@ -30,7 +30,7 @@ final class ConvertCommand {
     }
 
     static int run(List<String> args, PrintStream out) throws UsageException, IOException {
-        Arguments a = Arguments.parse("convert", args, Set.of("-f", "-O", "-o", "-S", "-t", "-T"), Set.of("-p", "-q", "-n", "-U"));
+        Arguments a = Arguments.parse("convert", args, Set.of("-f", "-O", "-o", "-S", "-t", "-T", "-l"), Set.of("-p", "-q", "-n", "-U"));
         if (a.positional.size() != 2) {
             throw new UsageException("Expecting one source and one target file name");
         }
@@ -42,7 +42,8 @@ final class ConvertCommand {
         Path source = Path.of(a.positional.get(0));
         Path target = Path.of(a.positional.get(1));
         Progress progress = new Progress(a.has("-p") && !a.has("-q"), out);
-        try (BlockDriver in = Images.open(source, OpenOptions.forReading().withFormat(a.get("-f")))) {
+        try (BlockDriver opened = Images.open(source, OpenOptions.forReading().withFormat(a.get("-f")))) {
+            BlockDriver in = a.has("-l") ? SnapshotSelector.select(opened, a.get("-l")) : opened;
             if (!a.has("-n")) {
                 createTarget(target, targetFormat, in.size(), CreateCommand.parseOptions(a.get("-o")));
             }

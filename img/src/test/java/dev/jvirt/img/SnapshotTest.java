@@ -286,6 +286,34 @@ class SnapshotTest {
     }
 
     @Test
+    void convertReadsASnapshotAsQemuImgDoes() throws Exception {
+        Path image = image("convert.qcow2", "64M", "-o", "cluster_size=4096");
+        qemuIo(image, "qcow2", "write -P 1 0 1M", "write -c -P 2 2M 64k");
+        qemuOk("qemu-img", "snapshot", "-c", "2", image.toString());   // ID 1, named "2"
+        qemuIo(image, "qcow2", "write -P 3 512k 1M");
+        jvirtOk("snapshot", "-c", "later", image.toString());          // ID 2
+        qemuOk("qemu-img", "resize", "-q", image.toString(), "100M");  // the snapshots' L1 tables are shorter now
+        qemuIo(image, "qcow2", "write -P 4 80M 64k");
+        for (String param : new String[] {"2", "1", "later", "snapshot.name=later", "snapshot.id=1", "snapshot.id=2,snapshot.name=later"}) {
+            Path ours = dir.resolve("ours-" + ++outputs + ".raw");
+            jvirtOk("convert", "-l", param, "-O", "raw", image.toString(), ours.toString());
+            assertArrayEquals(raw(image, param), Files.readAllBytes(ours), param);
+            Files.delete(ours);
+        }
+        Path raw = dir.resolve("plain.raw");
+        qemuOk("qemu-img", "create", "-q", "-f", "raw", raw.toString(), "1M");
+        for (String[] args : new String[][] {{"nope", image.toString()}, {"snapshot.id=1,snapshot.name=later", image.toString()},
+                                             {"snapshot.id=1,foo=2", image.toString()}, {"x", raw.toString()}}) {
+            Path target = dir.resolve("never.raw");
+            QemuImg.Result q = qemu("qemu-img", "convert", "-l", args[0], "-O", "raw", args[1], target.toString());
+            QemuImg.Result j = jvirt("convert", "-l", args[0], "-O", "raw", args[1], target.toString());
+            assertEquals(1, q.status());
+            assertEquals(q.status(), j.status(), args[0]);
+            assertEquals(withoutProgram(q.stderr()).lines().findFirst(), withoutProgram(j.stderr()).lines().findFirst(), args[0]);
+        }
+    }
+
+    @Test
     void errorsCarryQemuImgsWordsAndStatus() throws Exception {
         Path image = image("errors.qcow2", "1M");
         Path raw = dir.resolve("disk.raw");

@@ -41,6 +41,8 @@ public final class Qcow2Image implements BlockDriver {
     private final int clusterBits;
     private final long[] l1;
     private final RefcountTable refcounts;
+    /** False for a snapshot view: the file and the backing image belong to the image it was made from. */
+    private final boolean ownsFile;
     private final Map<Long, long[]> l2Cache = new LinkedHashMap<>(64, 0.75f, true) {
         @Override
         protected boolean removeEldestEntry(Map.Entry<Long, long[]> eldest) {
@@ -52,7 +54,7 @@ public final class Qcow2Image implements BlockDriver {
     private byte[] cachedCompressedCluster;
 
     private Qcow2Image(String name, FileChannel file, Qcow2Header header, BlockDriver backing, boolean readOnly,
-                       CacheMode cache) throws IOException {
+                       CacheMode cache, long l1Offset, int l1Size, boolean ownsFile) throws IOException {
         this.name = name;
         this.file = file;
         this.header = header;
@@ -61,9 +63,10 @@ public final class Qcow2Image implements BlockDriver {
         this.cache = cache;
         this.clusterBits = header.clusterBits;
         this.clusterSize = header.clusterSize();
-        this.l1 = new long[header.l1Size];
-        ByteBuffer l1Bytes = ByteBuffer.allocate(header.l1Size * 8);
-        Qcow2Io.readFully(file, l1Bytes, header.l1TableOffset);
+        this.ownsFile = ownsFile;
+        this.l1 = new long[l1Size];
+        ByteBuffer l1Bytes = ByteBuffer.allocate(l1Size * 8);
+        Qcow2Io.readFully(file, l1Bytes, l1Offset);
         for (int i = 0; i < l1.length; i++) {
             l1[i] = l1Bytes.getLong(i * 8);
         }
@@ -96,7 +99,7 @@ public final class Qcow2Image implements BlockDriver {
         }
         FileChannel channel = ImageFiles.open(path, readOnly, cache);
         try {
-            return new Qcow2Image(path.toString(), channel, header, backing, readOnly, cache);
+            return new Qcow2Image(path.toString(), channel, header, backing, readOnly, cache, header.l1TableOffset, header.l1Size, true);
         } catch (IOException | RuntimeException e) {
             channel.close();
             throw e;
@@ -211,6 +214,9 @@ public final class Qcow2Image implements BlockDriver {
     private long l2Entry(long position) throws IOException {
         long clusterIndex = position >>> clusterBits;
         int l1Index = (int) (clusterIndex / header.l2Entries());
+        if (l1Index >= l1.length) {
+            return 0; // a snapshot's L1 table may be shorter than the disk is now
+        }
         long l2Offset = l1[l1Index] & OFFSET_MASK;
         if (l2Offset == 0) {
             return 0;
@@ -493,6 +499,9 @@ public final class Qcow2Image implements BlockDriver {
 
     @Override
     public synchronized void close() throws IOException {
+        if (!ownsFile) {
+            return;
+        }
         try {
             if (!readOnly && cache != CacheMode.UNSAFE) {
                 file.force(true);
@@ -522,6 +531,15 @@ public final class Qcow2Image implements BlockDriver {
     /** The internal snapshots, read from the snapshot table now (hostile tables are refused with the reason). */
     public synchronized java.util.List<Qcow2Snapshot> snapshots() throws IOException {
         return Qcow2SnapshotTable.read(file, header, name).snapshots();
+    }
+
+    /**
+     * Internal snapshot {@code snapshot} read-only, as qemu-img convert -l reads it (QEMU's
+     * qcow2_snapshot_load_tmp): the snapshot's L1 table behind the image's current virtual size,
+     * through this image's file and backing image. Closing the view leaves this image open.
+     */
+    public Qcow2Image snapshotView(Qcow2Snapshot snapshot) throws IOException {
+        return new Qcow2Image(name, file, header, backing, true, cache, snapshot.l1TableOffset(), snapshot.l1Size(), false);
     }
 
     /** Bytes the image file occupies on disk. */

@@ -100,8 +100,24 @@ public final class Qcow2Snapshots {
         }
     }
 
-    /** QEMU's find_snapshot_by_id_or_name: a matching ID wins over a matching name. */
-    static Qcow2Snapshot findByIdOrName(List<Qcow2Snapshot> snapshots, String key) {
+    /**
+     * QEMU's find_snapshot_by_id_and_name, as convert -l snapshot.id=...,snapshot.name=... looks:
+     * the first snapshot whose ID and name match those given (null matches any). Null if none.
+     */
+    public static Qcow2Snapshot findByIdAndName(List<Qcow2Snapshot> snapshots, String id, String name) {
+        if (id == null && name == null) {
+            return null;
+        }
+        for (Qcow2Snapshot snapshot : snapshots) {
+            if ((id == null || snapshot.id().equals(id)) && (name == null || snapshot.name().equals(name))) {
+                return snapshot;
+            }
+        }
+        return null;
+    }
+
+    /** QEMU's find_snapshot_by_id_or_name: a matching ID wins over a matching name. Null if none. */
+    public static Qcow2Snapshot findByIdOrName(List<Qcow2Snapshot> snapshots, String key) {
         for (Qcow2Snapshot snapshot : snapshots) {
             if (snapshot.id().equals(key)) {
                 return snapshot;
