@@ -64,9 +64,12 @@ public final class Main {
                 console.enterRawMode();
                 console.startInput(System.in, machine::sendConsoleInput, () -> machine.terminate(Termination.quit()));
             }
-            // On SIGTERM the JVM halts once the hooks finish: the disks must be flushed by then.
+            // SIGTERM, SIGINT and SIGHUP end the VM the way QEMU does: devices closed (disks
+            // flushed), a line saying why, exit status 0.
+            TerminationSignals.install(signal -> machine.terminate(Termination.signal(signal)));
+            // Anything else that ends the JVM (System.exit elsewhere, other signals) still flushes the disks.
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                machine.terminate(Termination.signal("signal"));
+                machine.terminate(Termination.signal("JVM shutdown"));
                 machine.closeDevices();
             }));
             machine.start();

@@ -75,6 +75,17 @@ class VmmLifecycleIT {
     }
 
     @Test
+    void sigtermEndsTheVmWithStatusZeroAsQemuDoes() throws Exception {
+        Path kernel = TinyGuest.elf(dir, "counter", TinyGuest.COUNTER);
+        try (VmmProcess vmm = VmmProcess.start("-m", "16", "-kernel", kernel.toString(), "-nographic")) {
+            vmm.awaitOutput("0123", TIMEOUT);
+            vmm.terminate();
+            assertEquals(0, vmm.awaitExit(TIMEOUT), vmm.stderr());
+            assertTrue(vmm.stderr().contains("terminated by signal 15 (SIGTERM)"), vmm.stderr());
+        }
+    }
+
+    @Test
     void acpiPoweroffEndsTheProcessWithStatusZero() throws Exception {
         int pm1Control = 0x604;
         int s5WithSleepEnable = (5 << 10) | (1 << 13);

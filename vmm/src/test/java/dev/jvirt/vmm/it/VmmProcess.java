@@ -78,6 +78,14 @@ final class VmmProcess implements AutoCloseable {
         }
     }
 
+    /**
+     * Sends SIGTERM, as kill(1) and libvirt's destroy do first. Through the ProcessHandle:
+     * Process.destroy would also close our ends of its pipes, losing what it prints on the way out.
+     */
+    void terminate() {
+        process.toHandle().destroy();
+    }
+
     int awaitExit(Duration timeout) throws InterruptedException {
         if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
             throw new AssertionError("jvirt-vmm did not exit within " + timeout + ". stdout:\n" + stdout + "\nstderr:\n" + stderr);
