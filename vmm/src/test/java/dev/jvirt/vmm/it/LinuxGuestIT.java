@@ -47,14 +47,31 @@ class LinuxGuestIT {
               -append "console=ttyS0 quiet jvirt.script=info" < /dev/null > "$out/pvh.out" 2>&1
             echo $? > "$out/pvh.status"
 
+            # -mem-path on hugetlbfs: the guest's RAM comes out of L1's 2 MiB pages.
+            echo 80 > /proc/sys/vm/nr_hugepages
+            mkdir -p "$local_dir/huge" && mount -t hugetlbfs none "$local_dir/huge"
+            bin/jvirt-vmm -kernel "$LAB_KERNEL" -initrd "$out/initrd.cpio.gz" -nographic -m 128 -mem-path "$local_dir/huge" \
+              -append "console=ttyS0 quiet jvirt.script=counter" < /dev/null > "$out/huge.out" 2>&1 &
+            pid=$!
+            wait_for "$out/huge.out" "COUNT 3" 120
+            grep -E '^HugePages_(Total|Free|Rsvd)' /proc/meminfo > "$out/huge-meminfo"
+            kill $pid; wait $pid; echo $? > "$out/huge.status"
+            umount "$local_dir/huge"
+
             # Interactive console: a command typed on stdin runs in the guest shell.
             mkfifo "$local_dir/console.in"
-            vmm -m 256 -append "console=ttyS0 quiet" < "$local_dir/console.in" > "$out/console.out" 2>&1 &
+            # Then `reboot -f` restarts the machine in place (two vCPUs) and the new shell answers too.
+            vmm -m 256 -smp 2 -append "console=ttyS0 quiet" < "$local_dir/console.in" > "$out/console.out" 2>&1 &
             pid=$!
             exec 3> "$local_dir/console.in"
             wait_for "$out/console.out" JVIRT-GUEST-SHELL 120 && sleep 1
             echo 'echo "answer-$((6 * 7))"' >&3
             wait_for "$out/console.out" answer-42 30 || kill $pid
+            echo 'reboot -f' >&3
+            for _ in $(seq 1800); do [ "$(grep -c JVIRT-GUEST-SHELL "$out/console.out")" -ge 2 ] && break; sleep 0.1; done
+            sleep 1
+            echo 'echo "rebooted-$((6 * 7)) CPUS-AFTER=$(grep -c ^processor /proc/cpuinfo)"' >&3
+            wait_for "$out/console.out" rebooted-42 30 || kill $pid
             echo 'poweroff -f' >&3
             wait $pid; echo $? > "$out/console.status"
             exec 3>&-
@@ -134,6 +151,12 @@ class LinuxGuestIT {
         assertEquals("0", read("pvh.status"), out);
     }
 
+    private static long meminfoField(String meminfo, String field) {
+        Matcher m = Pattern.compile("(?m)^" + field + ":\\s*(\\d+)").matcher(meminfo);
+        assertTrue(m.find(), field + " not in " + meminfo);
+        return Long.parseLong(m.group(1));
+    }
+
     private static String text(String output, String key) {
         Matcher m = Pattern.compile(key + "=(\\S+)").matcher(output);
         assertTrue(m.find(), key + " not in guest output:\n" + output);
@@ -151,9 +174,25 @@ class LinuxGuestIT {
     }
 
     @Test
+    void memPathOnHugetlbfsBacksAllGuestRamWithHugePages() throws Exception {
+        String out = read("huge.out");
+        assertTrue(out.contains("COUNT 3"), "the guest ran: " + out);
+        String meminfo = read("huge-meminfo");
+        long total = meminfoField(meminfo, "HugePages_Total");
+        long free = meminfoField(meminfo, "HugePages_Free");
+        long reserved = meminfoField(meminfo, "HugePages_Rsvd");
+        // Pages in use or promised to the mapping: all of -m 128 in 2 MiB pages.
+        assertEquals(64, total - free + reserved, meminfo);
+        assertEquals("0", read("huge.status"), "SIGTERM ends jvirt-vmm cleanly: " + out);
+    }
+
+    @Test
     void commandTypedOnStdinRunsInTheGuestShell() throws Exception {
         String out = read("console.out");
         assertTrue(out.contains("answer-42"), "the guest shell computed the answer: " + out);
+        assertEquals(2, out.split("JVIRT-GUEST-INIT", -1).length - 1, "reboot -f booted the guest a second time: " + out);
+        assertTrue(out.contains("rebooted-42"), "the shell after the reboot answers: " + out);
+        assertEquals(2, value(out.substring(out.indexOf("rebooted-42")), "CPUS-AFTER"), "both vCPUs came up again: " + out);
         assertEquals("0", read("console.status"), out);
     }
 
