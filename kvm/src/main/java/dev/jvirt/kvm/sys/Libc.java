@@ -67,20 +67,40 @@ public final class Libc {
     private static final MethodHandle IOCTL_PTR = errnoCall("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), 2);
     private static final MethodHandle MMAP = errnoCall("mmap",
             FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG), -1);
-    private static final MethodHandle MUNMAP = errnoCall("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG), -1);
-    private static final MethodHandle MADVISE = errnoCall("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), -1);
-    private static final MethodHandle GETTID = plainCall("gettid", FunctionDescriptor.of(JAVA_INT));
-    private static final MethodHandle GETPID = plainCall("getpid", FunctionDescriptor.of(JAVA_INT));
-    private static final MethodHandle TGKILL = errnoCall("tgkill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), -1);
-    private static final MethodHandle SIGACTION = errnoCall("sigaction", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), -1);
-    private static final MethodHandle STRERROR = plainCall("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
-    private static final MethodHandle EVENTFD = errnoCall("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), -1);
-    private static final MethodHandle READ = errnoCall("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), -1);
-    private static final MethodHandle WRITE = errnoCall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), -1);
-    private static final MethodHandle POLL = errnoCall("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), -1);
-    private static final MethodHandle EPOLL_CREATE1 = errnoCall("epoll_create1", FunctionDescriptor.of(JAVA_INT, JAVA_INT), -1);
-    private static final MethodHandle EPOLL_CTL = errnoCall("epoll_ctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), -1);
-    private static final MethodHandle EPOLL_WAIT = errnoCall("epoll_wait", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), -1);
+
+    // Linked on first use: each downcall costs milliseconds to link at start-up (much more in a
+    // nested guest), and a VM without virtio devices or pauses never needs these before it runs.
+    private static final class Unmapping {
+        static final MethodHandle MUNMAP = errnoCall("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG), -1);
+        static final MethodHandle MADVISE = errnoCall("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), -1);
+    }
+
+    private static final class Threads {
+        static final MethodHandle GETTID = plainCall("gettid", FunctionDescriptor.of(JAVA_INT));
+        static final MethodHandle GETPID = plainCall("getpid", FunctionDescriptor.of(JAVA_INT));
+        static final MethodHandle TGKILL = errnoCall("tgkill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), -1);
+    }
+
+    private static final class Signals {
+        static final MethodHandle SIGACTION = errnoCall("sigaction", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), -1);
+    }
+
+    private static final class Errors {
+        static final MethodHandle STRERROR = plainCall("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    }
+
+    private static final class EventFds {
+        static final MethodHandle EVENTFD = errnoCall("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), -1);
+        static final MethodHandle READ = errnoCall("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), -1);
+        static final MethodHandle WRITE = errnoCall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), -1);
+        static final MethodHandle POLL = errnoCall("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), -1);
+    }
+
+    private static final class Epoll {
+        static final MethodHandle EPOLL_CREATE1 = errnoCall("epoll_create1", FunctionDescriptor.of(JAVA_INT, JAVA_INT), -1);
+        static final MethodHandle EPOLL_CTL = errnoCall("epoll_ctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), -1);
+        static final MethodHandle EPOLL_WAIT = errnoCall("epoll_wait", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), -1);
+    }
 
     private static final long MAP_FAILED = -1L;
 
@@ -110,7 +130,7 @@ public final class Libc {
 
     public static String strerror(int errno) {
         try {
-            MemorySegment message = (MemorySegment) STRERROR.invokeExact(errno);
+            MemorySegment message = (MemorySegment) Errors.STRERROR.invokeExact(errno);
             return message.reinterpret(256).getString(0);
         } catch (Throwable t) {
             return "errno " + errno;
@@ -180,7 +200,7 @@ public final class Libc {
 
     public static void munmap(MemorySegment segment) {
         try {
-            int ignored = (int) MUNMAP.invokeExact(CALL_STATE_BUFFER.get(), segment, segment.byteSize());
+            int ignored = (int) Unmapping.MUNMAP.invokeExact(CALL_STATE_BUFFER.get(), segment, segment.byteSize());
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
@@ -189,7 +209,7 @@ public final class Libc {
     public static void madvise(MemorySegment segment, int advice) throws NativeException {
         try {
             MemorySegment state = CALL_STATE_BUFFER.get();
-            int result = (int) MADVISE.invokeExact(state, segment, segment.byteSize(), advice);
+            int result = (int) Unmapping.MADVISE.invokeExact(state, segment, segment.byteSize(), advice);
             if (result < 0) {
                 throw new NativeException("madvise(" + advice + ")", errno(state));
             }
@@ -202,7 +222,7 @@ public final class Libc {
 
     public static int gettid() {
         try {
-            return (int) GETTID.invokeExact();
+            return (int) Threads.GETTID.invokeExact();
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
@@ -210,7 +230,7 @@ public final class Libc {
 
     public static int getpid() {
         try {
-            return (int) GETPID.invokeExact();
+            return (int) Threads.GETPID.invokeExact();
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
@@ -219,7 +239,7 @@ public final class Libc {
     /** Sends {@code signal} to one thread of this process; returns false if the thread is gone. */
     public static boolean tgkill(int tid, int signal) {
         try {
-            return (int) TGKILL.invokeExact(CALL_STATE_BUFFER.get(), getpid(), tid, signal) == 0;
+            return (int) Threads.TGKILL.invokeExact(CALL_STATE_BUFFER.get(), getpid(), tid, signal) == 0;
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
@@ -247,7 +267,7 @@ public final class Libc {
             MemorySegment action = Arena.global().allocate(SIGACTION_SIZE, 8);
             action.set(ValueLayout.JAVA_LONG, 0, page.address());
             action.set(JAVA_INT, SA_FLAGS_OFFSET, 0);
-            if ((int) SIGACTION.invokeExact(state, signal, action, MemorySegment.NULL) < 0) {
+            if ((int) Signals.SIGACTION.invokeExact(state, signal, action, MemorySegment.NULL) < 0) {
                 throw new NativeException("sigaction(" + signal + ")", errno(state));
             }
         } catch (NativeException e) {
@@ -263,7 +283,7 @@ public final class Libc {
     public static int eventfd(int initialValue, int flags) throws NativeException {
         try {
             MemorySegment state = CALL_STATE_BUFFER.get();
-            int fd = (int) EVENTFD.invokeExact(state, initialValue, flags);
+            int fd = (int) EventFds.EVENTFD.invokeExact(state, initialValue, flags);
             if (fd < 0) {
                 throw new NativeException("eventfd", errno(state));
             }
@@ -279,7 +299,7 @@ public final class Libc {
     public static long read(int fd, MemorySegment buffer) {
         try {
             MemorySegment state = CALL_STATE_BUFFER.get();
-            long result = (long) READ.invokeExact(state, fd, buffer, buffer.byteSize());
+            long result = (long) EventFds.READ.invokeExact(state, fd, buffer, buffer.byteSize());
             return result < 0 ? -errno(state) : result;
         } catch (Throwable t) {
             throw new AssertionError(t);
@@ -290,7 +310,7 @@ public final class Libc {
     public static long write(int fd, MemorySegment buffer) {
         try {
             MemorySegment state = CALL_STATE_BUFFER.get();
-            long result = (long) WRITE.invokeExact(state, fd, buffer, buffer.byteSize());
+            long result = (long) EventFds.WRITE.invokeExact(state, fd, buffer, buffer.byteSize());
             return result < 0 ? -errno(state) : result;
         } catch (Throwable t) {
             throw new AssertionError(t);
@@ -307,7 +327,7 @@ public final class Libc {
             pollFd.set(JAVA_INT, 0, fd);
             pollFd.set(ValueLayout.JAVA_SHORT, 4, events);
             MemorySegment state = CALL_STATE_BUFFER.get();
-            int result = (int) POLL.invokeExact(state, pollFd, 1L, timeoutMillis);
+            int result = (int) EventFds.POLL.invokeExact(state, pollFd, 1L, timeoutMillis);
             if (result < 0) {
                 return -errno(state);
             }
@@ -320,7 +340,7 @@ public final class Libc {
     public static int epollCreate1(int flags) throws NativeException {
         try {
             MemorySegment state = CALL_STATE_BUFFER.get();
-            int fd = (int) EPOLL_CREATE1.invokeExact(state, flags);
+            int fd = (int) Epoll.EPOLL_CREATE1.invokeExact(state, flags);
             if (fd < 0) {
                 throw new NativeException("epoll_create1", errno(state));
             }
@@ -339,7 +359,7 @@ public final class Libc {
             event.set(JAVA_INT, 0, events);
             event.set(ValueLayout.JAVA_LONG_UNALIGNED, 4, data);
             MemorySegment state = CALL_STATE_BUFFER.get();
-            int result = (int) EPOLL_CTL.invokeExact(state, epollFd, op, fd, event);
+            int result = (int) Epoll.EPOLL_CTL.invokeExact(state, epollFd, op, fd, event);
             return result < 0 ? -errno(state) : result;
         } catch (Throwable t) {
             throw new AssertionError(t);
@@ -354,7 +374,7 @@ public final class Libc {
         try {
             MemorySegment state = CALL_STATE_BUFFER.get();
             int maxEvents = (int) (events.byteSize() / EPOLL_EVENT_SIZE);
-            int result = (int) EPOLL_WAIT.invokeExact(state, epollFd, events, maxEvents, timeoutMillis);
+            int result = (int) Epoll.EPOLL_WAIT.invokeExact(state, epollFd, events, maxEvents, timeoutMillis);
             return result < 0 ? -errno(state) : result;
         } catch (Throwable t) {
             throw new AssertionError(t);

@@ -1,6 +1,7 @@
 package dev.jvirt.vmm.cli;
 
 import dev.jvirt.vmm.boot.BootException;
+import dev.jvirt.vmm.machine.BootTrace;
 import dev.jvirt.vmm.machine.Machine;
 import dev.jvirt.vmm.machine.MachineBuilder;
 import dev.jvirt.vmm.machine.Termination;
@@ -36,6 +37,7 @@ public final class Main {
             err.println("jvirt-vmm: " + e.getMessage());
             return 1;
         }
+        BootTrace.phase("JVM started, options parsed");
         String device = System.getenv("JVIRT_KVM_DEVICE");
         if (device != null && !device.isEmpty()) {
             options.kvmDevice = device;

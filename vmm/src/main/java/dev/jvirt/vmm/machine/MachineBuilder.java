@@ -51,6 +51,7 @@ public final class MachineBuilder {
             throw new IOException("could not access KVM (" + options.kvmDevice + "): "
                     + e.getMessage().replace("open " + options.kvmDevice + " failed: ", ""), e);
         }
+        BootTrace.phase("/dev/kvm open");
         List<CpuidEntry> supportedCpuid = kvm.supportedCpuid();
         CpuidBuilder cpuid = CpuidBuilder.forModel(options.cpuModel, supportedCpuid, options.cpus);
 
@@ -67,12 +68,14 @@ public final class MachineBuilder {
         // installed before any vCPU runs so the table never changes under a booting guest's timer.
         KvmMsiVectors msiVectors = new KvmMsiVectors(vm);
 
+        BootTrace.phase("VM, irqchip and PIT created");
         GuestMemory memory = GuestMemory.allocate(options.memoryBytes, new MemoryBackend(options.memPath, options.memMerge));
         int slot = 0;
         for (GuestRegion region : memory.regions()) {
             vm.setUserMemoryRegion(slot++, region.guestBase(), region.host(), false);
         }
 
+        BootTrace.phase("guest RAM mapped");
         PortIoBus ports = new PortIoBus();
         MmioBus mmio = new MmioBus();
         Platform platform = Platform.install(vm, memory, ports, mmio, options.cpus, console);
@@ -84,6 +87,7 @@ public final class MachineBuilder {
             throw e;
         }
 
+        BootTrace.phase("platform devices, ACPI tables and virtio devices ready");
         E820Map e820 = new E820Map()
                 .add(0, BootLayout.EBDA, E820Map.RAM)
                 .add(BootLayout.EBDA, BootLayout.HIGH_MEMORY - BootLayout.EBDA, E820Map.RESERVED)
@@ -103,6 +107,7 @@ public final class MachineBuilder {
             return loaded;
         };
         KernelEntry entry = boot.load();
+        BootTrace.phase("kernel and initrd read and loaded");
 
         // SIGUSR1 interrupts KVM_RUN when the machine pauses (see VcpuGate).
         Libc.installNoOpHandler(Libc.SIGUSR1);
@@ -121,6 +126,7 @@ public final class MachineBuilder {
             }
             vcpus.add(vcpu);
         }
+        BootTrace.phase("vCPUs created and set up");
         MachineReset reset = new MachineReset(vm, vcpus, powerOn, platform, devices, boot, irqchipPowerOn, pitPowerOn);
         return new Machine(kvm, vm, memory, vcpus, ports, mmio, platform, devices, reset, options.startPaused,
                 options.noReboot);
