@@ -6,21 +6,29 @@ import dev.jvirt.block.CacheMode;
 import dev.jvirt.block.Images;
 import dev.jvirt.block.OpenOptions;
 import dev.jvirt.block.qcow2.Qcow2Creator;
+import dev.jvirt.block.qcow2.Qcow2Image;
 import dev.jvirt.block.raw.RawImage;
 
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
 /**
- * {@code convert [-f fmt] [-O fmt] [-o options] [-S size] [-l snapshot_param] [-p] [-q] [-n] source target}:
+ * {@code convert [-c] [-f fmt] [-O fmt] [-B backing -F backing_fmt] [-o options] [-S size] [-l snapshot_param] [-p] [-q] [-n] source target}:
  * copies the guest-visible content (of an internal snapshot with -l). Runs that read as zeroes are skipped (left as holes or unallocated
  * clusters), detected both from the source's allocation map and by scanning for zero blocks of
  * -S bytes (default 4 KiB), as qemu-img does. The target is written with cache=unsafe and flushed
  * once at the end, like qemu-img's default.
+ *
+ * <p>With -c (qcow2 only) each non-zero cluster is written compressed when that makes it smaller.
+ * With -B the qcow2 target gets that backing file and a cluster is written only where the source
+ * differs from what the target already reads through its backing. qemu-img instead skips what is
+ * unallocated in the source's top layer; comparing content gives the same guest view and also
+ * leaves out clusters of a flat source that merely repeat the backing file.
  */
 final class ConvertCommand {
 
@@ -30,7 +38,8 @@ final class ConvertCommand {
     }
 
     static int run(List<String> args, PrintStream out) throws UsageException, IOException {
-        Arguments a = Arguments.parse("convert", args, Set.of("-f", "-O", "-o", "-S", "-t", "-T", "-l"), Set.of("-p", "-q", "-n", "-U"));
+        Arguments a = Arguments.parse("convert", args, Set.of("-f", "-O", "-o", "-S", "-t", "-T", "-l", "-B", "-F"),
+                Set.of("-p", "-q", "-n", "-U", "-c"));
         if (a.positional.size() != 2) {
             throw new UsageException("Expecting one source and one target file name");
         }
@@ -39,20 +48,37 @@ final class ConvertCommand {
         if (sparse < 0 || (sparse != 0 && sparse % 512 != 0)) {
             throw new UsageException("Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 bytes");
         }
+        boolean compress = a.has("-c");
+        if (compress && !targetFormat.equals("qcow2")) {
+            throw new UsageException("Compression not supported for this file format");
+        }
+        String backingFile = a.get("-B");
+        if (backingFile != null && !a.has("-n")) {
+            if (!targetFormat.equals("qcow2")) {
+                throw new UsageException("Backing file not supported for file format '" + targetFormat + "'");
+            }
+            if (!a.has("-F")) {
+                throw new UsageException("Use of backing file requires explicit backing format");
+            }
+        }
         Path source = Path.of(a.positional.get(0));
         Path target = Path.of(a.positional.get(1));
         Progress progress = new Progress(a.has("-p") && !a.has("-q"), out);
         try (BlockDriver opened = Images.open(source, OpenOptions.forReading().withFormat(a.get("-f")))) {
             BlockDriver in = a.has("-l") ? SnapshotSelector.select(opened, a.get("-l")) : opened;
             if (!a.has("-n")) {
-                createTarget(target, targetFormat, in.size(), CreateCommand.parseOptions(a.get("-o")));
+                createTarget(target, targetFormat, in.size(), CreateCommand.parseOptions(a.get("-o")), backingFile, a.get("-F"));
             }
             OpenOptions targetOptions = new OpenOptions(false, CacheMode.UNSAFE, targetFormat);
             try (BlockDriver outImage = Images.open(target, targetOptions)) {
                 if (outImage.size() < in.size()) {
                     throw new UsageException("Target image is smaller than the source (" + outImage.size() + " < " + in.size() + ")");
                 }
-                copy(in, outImage, sparse, a.has("-n"), progress);
+                if (compress || backingFile != null) {
+                    copyByCluster(in, outImage, compress, backingFile != null || a.has("-n"), progress);
+                } else {
+                    copy(in, outImage, sparse, a.has("-n"), progress);
+                }
                 outImage.flush();
             }
         }
@@ -60,14 +86,15 @@ final class ConvertCommand {
         return 0;
     }
 
-    private static void createTarget(Path target, String format, long size, Map<String, String> options) throws UsageException, IOException {
+    private static void createTarget(Path target, String format, long size, Map<String, String> options, String backingFile,
+                                     String backingFormat) throws UsageException, IOException {
         switch (format) {
             case "raw" -> RawImage.create(target, size);
             case "qcow2" -> {
                 int clusterSize = options.containsKey("cluster_size") ? (int) Sizes.parse(options.get("cluster_size")) : 65536;
                 String compat = options.getOrDefault("compat", "1.1");
                 Qcow2Creator.create(target, new Qcow2Creator.Options(size, clusterSize, !compat.equals("0.10") && !compat.equals("v2"),
-                        false, null, null));
+                        false, backingFile, backingFormat));
             }
             case "vmdk", "vdi", "vpc" -> throw new UsageException("Writing " + format + " images is not supported: jvirt-img reads vmdk, vdi"
                     + " and vpc to import guests; convert them with -O raw or -O qcow2");
@@ -92,6 +119,48 @@ final class ConvertCommand {
             }
             position += length;
             progress.update(position, size);
+        }
+    }
+
+    /**
+     * Copies cluster by cluster of the target, for -c (compressed clusters are written whole) and
+     * for targets that already read something (-B, -n): a cluster that already reads the same in the
+     * target is skipped, a zero one becomes a write-zeroes, any other is written (compressed with -c).
+     */
+    private static void copyByCluster(BlockDriver in, BlockDriver out, boolean compress, boolean compareTarget,
+                                      Progress progress) throws IOException {
+        int clusterSize = out instanceof Qcow2Image qcow2 ? qcow2.header().clusterSize() : 65536;
+        byte[] cluster = new byte[clusterSize];
+        byte[] current = new byte[clusterSize];
+        long size = in.size();
+        for (long position = 0; position < size; position += clusterSize) {
+            int length = (int) Math.min(clusterSize, size - position);
+            BlockStatus status = in.blockStatus(position, length);
+            boolean zero;
+            if (status.zero() && !status.data() && status.length() >= length) {
+                Arrays.fill(cluster, 0, length, (byte) 0);
+                zero = true;
+            } else {
+                in.read(position, cluster, 0, length);
+                zero = isZero(cluster, 0, length);
+            }
+            if (compareTarget) {
+                out.read(position, current, 0, length);
+                if (Arrays.equals(cluster, 0, length, current, 0, length)) {
+                    progress.update(position + length, size);
+                    continue;
+                }
+            }
+            if (zero) {
+                if (compareTarget) {
+                    out.writeZeroes(position, length);
+                }
+            } else if (compress) {
+                ((Qcow2Image) out).writeCompressed(position, cluster, 0, length);
+            } else {
+                out.write(position, cluster, 0, length);
+            }
+            progress.update(position + length, size);
         }
     }
 

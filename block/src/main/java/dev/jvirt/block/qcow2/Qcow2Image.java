@@ -51,6 +51,8 @@ public final class Qcow2Image implements BlockDriver {
     };
     private long nextFreeCluster;
     private long cachedCompressedEntry = -1;
+    /** Host byte after the last compressed cluster written, where the next may be packed in; 0 if none. */
+    private long compressedFree;
     private byte[] cachedCompressedCluster;
 
     private Qcow2Image(String name, FileChannel file, Qcow2Header header, BlockDriver backing, boolean readOnly,
@@ -465,6 +467,79 @@ public final class Qcow2Image implements BlockDriver {
         if (cache != CacheMode.UNSAFE) {
             file.force(false);
         }
+    }
+
+    /**
+     * Writes one whole guest cluster (the last may be short: it is padded with zeroes) compressed,
+     * as qemu-img convert -c does: when it compresses to less than a cluster, the compressed bytes are
+     * packed after the previous compressed cluster and the L2 entry gets the compressed descriptor;
+     * otherwise the cluster is written normally. Returns whether it was stored compressed.
+     */
+    public synchronized boolean writeCompressed(long position, byte[] buffer, int offset, int length) throws IOException {
+        checkWritable();
+        checkRange(position, length);
+        if ((position & (clusterSize - 1)) != 0 || (length != clusterSize && position + length != size())) {
+            throw new IOException("compressed writes must cover whole clusters (at " + position + "+" + length + ")");
+        }
+        byte[] cluster = new byte[clusterSize];
+        System.arraycopy(buffer, offset, cluster, 0, length);
+        byte[] compressed = compress(cluster);
+        if (compressed == null) {
+            write(position, buffer, offset, length);
+            return false;
+        }
+        long clusterIndex = position >>> clusterBits;
+        long[] l2 = writableL2(clusterIndex);
+        int l2Index = (int) (clusterIndex % header.l2Entries());
+        long old = l2[l2Index];
+        long host = allocateCompressedBytes(compressed.length);
+        Qcow2Io.writeFully(file, ByteBuffer.wrap(compressed), host);
+        metadataBarrier();
+        long extraSectors = ((host + compressed.length - 1) >>> 9) - (host >>> 9);
+        setL2Entry(clusterIndex, l2, l2Index, COMPRESSED | (extraSectors << (62 - (clusterBits - 8))) | host);
+        release(old);
+        if (cache == CacheMode.WRITETHROUGH) {
+            file.force(false);
+        }
+        return true;
+    }
+
+    private byte[] compress(byte[] cluster) throws IOException {
+        if (header.compressionType != 0) {
+            throw new ImageException(name + ": writing zstd-compressed clusters is not supported yet");
+        }
+        return ClusterCompressor.deflate(cluster, clusterSize);
+    }
+
+    /**
+     * Finds room for {@code length} (less than a cluster) compressed bytes, packed right after the
+     * previous ones as QEMU's qcow2_alloc_bytes does. Every host cluster the bytes touch gains a
+     * reference, so a cluster shared by several compressed clusters is counted once for each; the
+     * references are taken before the data is written.
+     */
+    private long allocateCompressedBytes(int length) throws IOException {
+        long start = compressedFree;
+        if (start != 0 && (start & (clusterSize - 1)) != 0) {
+            long current = start >>> clusterBits;
+            if ((start & (clusterSize - 1)) + length <= clusterSize) {
+                increment(current);
+            } else {
+                long next = allocateCluster();
+                if (next == (current + 1) << clusterBits) {
+                    increment(current);
+                } else {
+                    start = next; // a refcount block took the neighbour: start afresh in the new cluster
+                }
+            }
+        } else {
+            start = allocateCluster();
+        }
+        compressedFree = start + length;
+        return start;
+    }
+
+    private void increment(long cluster) throws IOException {
+        refcounts.set(cluster, refcounts.get(cluster) + 1, this::nextFreeClusterIndex);
     }
 
     @Override
