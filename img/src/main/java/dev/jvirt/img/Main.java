@@ -38,8 +38,9 @@ public final class Main {
                 case "commit" -> CommitCommand.run(rest, out);
                 case "measure" -> MeasureCommand.run(rest, out);
                 case "snapshot" -> SnapshotCommand.run(rest, out);
+                case "amend" -> AmendCommand.run(rest);
                 case "--help", "-h", "help" -> {
-                    out.println("usage: jvirt-img [create|info|check|convert|map|resize|compare|rebase|commit|measure|snapshot] ... (the qemu-img syntax)");
+                    out.println("usage: jvirt-img [create|info|check|convert|map|resize|compare|rebase|commit|measure|snapshot|amend] ... (the qemu-img syntax)");
                     yield 0;
                 }
                 default -> throw new UsageException("Command not found: " + args[0]);
