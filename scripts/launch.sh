@@ -11,6 +11,8 @@ launch() {
     fi
     classpath="$jar:$JVIRT_ROOT/$module/target/lib/*"
   fi
-  exec "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -XX:+UseSerialGC \
+  # aircompressor's pure-Java zstd (qcow2 compression_type=zstd) still uses sun.misc.Unsafe;
+  # without this JDK 25 prints a deprecation warning to stderr on first use.
+  exec "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -XX:+UseSerialGC \
     ${JVIRT_JAVA_OPTS:-} -cp "$classpath" "$main" "$@"
 }

@@ -94,7 +94,7 @@ final class ConvertCommand {
                 int clusterSize = options.containsKey("cluster_size") ? (int) Sizes.parse(options.get("cluster_size")) : 65536;
                 String compat = options.getOrDefault("compat", "1.1");
                 Qcow2Creator.create(target, new Qcow2Creator.Options(size, clusterSize, !compat.equals("0.10") && !compat.equals("v2"),
-                        false, backingFile, backingFormat));
+                        false, backingFile, backingFormat, CreateCommand.compressionType(options).equals("zstd")));
             }
             case "vmdk", "vdi", "vpc" -> throw new UsageException("Writing " + format + " images is not supported: jvirt-img reads vmdk, vdi"
                     + " and vpc to import guests; convert them with -O raw or -O qcow2");

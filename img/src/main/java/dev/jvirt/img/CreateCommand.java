@@ -75,18 +75,17 @@ final class CreateCommand {
                 if (!options.getOrDefault("refcount_bits", "16").equals("16")) {
                     throw new UsageException("refcount_bits other than 16 are not supported yet");
                 }
-                if (!options.getOrDefault("compression_type", "zlib").equals("zlib")) {
-                    throw new UsageException("compression_type other than zlib is not supported yet");
-                }
+                String compression = compressionType(options);
                 if (backing != null && !Files.exists(Images.resolveBacking(path, backing))) {
                     throw new UsageException("Could not open backing file '" + backing + "': No such file or directory");
                 }
-                Qcow2Creator.create(path, new Qcow2Creator.Options(size, clusterSize, v3, lazy, backing, backingFormat));
+                Qcow2Creator.create(path, new Qcow2Creator.Options(size, clusterSize, v3, lazy, backing, backingFormat,
+                        compression.equals("zstd")));
                 if (!a.has("-q")) {
                     out.println("Formatting '" + path + "', fmt=qcow2 cluster_size=" + clusterSize
                             + (backing != null ? " backing_file=" + backing : "")
                             + (backingFormat != null ? " backing_fmt=" + backingFormat : "")
-                            + " compression_type=zlib size=" + size + " lazy_refcounts=" + (lazy ? "on" : "off") + " refcount_bits=16");
+                            + " compression_type=" + compression + " size=" + size + " lazy_refcounts=" + (lazy ? "on" : "off") + " refcount_bits=16");
                 }
             }
             case "vmdk", "vdi", "vpc" -> throw new UsageException("Creating " + format + " images is not supported: jvirt-img reads vmdk, vdi"
@@ -109,6 +108,15 @@ final class CreateCommand {
             options.put(item.substring(0, equals), item.substring(equals + 1));
         }
         return options;
+    }
+
+    /** The compression_type option: zlib (the default) or zstd. */
+    static String compressionType(Map<String, String> options) throws UsageException {
+        String type = options.getOrDefault("compression_type", "zlib");
+        if (!type.equals("zlib") && !type.equals("zstd")) {
+            throw new UsageException("Invalid parameter '" + type + "' for compression_type");
+        }
+        return type;
     }
 
     private static void rejectUnknown(Map<String, String> options, Set<String> known, String format) throws UsageException {

@@ -18,7 +18,11 @@ public final class Qcow2Creator {
 
     /** What {@code qemu-img create -f qcow2 -o ...} accepts that we honour. */
     public record Options(long size, int clusterSize, boolean compat11, boolean lazyRefcounts,
-                          String backingFile, String backingFormat) {
+                          String backingFile, String backingFormat, boolean zstd) {
+
+        public Options(long size, int clusterSize, boolean compat11, boolean lazyRefcounts, String backingFile, String backingFormat) {
+            this(size, clusterSize, compat11, lazyRefcounts, backingFile, backingFormat, false);
+        }
 
         public static Options defaults(long size) {
             return new Options(size, 65536, true, false, null, null);
@@ -35,6 +39,9 @@ public final class Qcow2Creator {
         }
         if (options.size() < 0 || options.size() > Qcow2Header.MAX_VIRTUAL_SIZE) {
             throw new ImageException("Image size is invalid: " + options.size());
+        }
+        if (options.zstd() && !options.compat11()) {
+            throw new ImageException("Compression type can only be set with compatibility level 1.1 and above (use compat=1.1 or greater)");
         }
         if (options.lazyRefcounts() && !options.compat11()) {
             throw new ImageException("Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)");
@@ -79,6 +86,11 @@ public final class Qcow2Creator {
             header.putLong(80, options.lazyRefcounts() ? Qcow2Header.COMPAT_LAZY_REFCOUNTS : 0);
             header.putInt(96, 4);                               // refcount_order: 16-bit refcounts
             header.putInt(100, Qcow2Header.V3_HEADER_LENGTH);
+            if (options.zstd()) {
+                // qcow2.txt: a compression type other than zlib sets incompatible feature bit 3.
+                header.putLong(72, Qcow2Header.INCOMPAT_COMPRESSION);
+                header.put(104, (byte) 1);
+            }
             at = Qcow2Header.V3_HEADER_LENGTH;
         }
         if (options.backingFile() != null) {

@@ -174,9 +174,6 @@ public final class Qcow2Image implements BlockDriver {
         if (entry == cachedCompressedEntry) {
             return cachedCompressedCluster;
         }
-        if (header.compressionType != 0) {
-            throw new ImageException(name + ": zstd-compressed clusters are not supported yet");
-        }
         CompressedCluster where = CompressedCluster.decode(entry, clusterBits);
         long host = where.hostOffset();
         long length = where.length();
@@ -187,6 +184,17 @@ public final class Qcow2Image implements BlockDriver {
         byte[] compressed = new byte[(int) Math.min(length, Math.min(available, 2L * clusterSize + 512))];
         Qcow2Io.readFully(file, ByteBuffer.wrap(compressed), host);
         byte[] cluster = new byte[clusterSize];
+        if (header.compressionType == 1) {
+            ZstdCluster.decompress(name + ": compressed cluster at 0x" + Long.toHexString(host), compressed, cluster);
+        } else {
+            inflate(host, compressed, cluster);
+        }
+        cachedCompressedEntry = entry;
+        cachedCompressedCluster = cluster;
+        return cluster;
+    }
+
+    private void inflate(long host, byte[] compressed, byte[] cluster) throws ImageException {
         Inflater inflater = new Inflater(true);
         try {
             inflater.setInput(compressed);
@@ -207,9 +215,6 @@ public final class Qcow2Image implements BlockDriver {
         } finally {
             inflater.end();
         }
-        cachedCompressedEntry = entry;
-        cachedCompressedCluster = cluster;
-        return cluster;
     }
 
     /** The L2 entry for the guest cluster holding {@code position}, 0 if its L2 table is absent. */
@@ -505,10 +510,7 @@ public final class Qcow2Image implements BlockDriver {
     }
 
     private byte[] compress(byte[] cluster) throws IOException {
-        if (header.compressionType != 0) {
-            throw new ImageException(name + ": writing zstd-compressed clusters is not supported yet");
-        }
-        return ClusterCompressor.deflate(cluster, clusterSize);
+        return header.compressionType == 1 ? ZstdCluster.compress(cluster, clusterSize) : ClusterCompressor.deflate(cluster, clusterSize);
     }
 
     /**
