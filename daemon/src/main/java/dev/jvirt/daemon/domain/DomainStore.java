@@ -64,7 +64,7 @@ public final class DomainStore implements AutoCloseable {
     /** Persistent definitions, then transient ones (kept only while their VM may still be running). */
     private void load(Path from, boolean persistent) throws IOException {
         try (var files = Files.list(from)) {
-            for (Path file : files.filter(f -> f.toString().endsWith(".xml") && !f.getFileName().toString().startsWith(".")).sorted().toList()) {
+            for (Path file : files.filter(f -> f.toString().endsWith(".xml")).sorted().toList()) {
                 try {
                     DomainDefinition definition = DomainDefinition.parse(Files.readString(file));
                     if (byName.containsKey(definition.name())) {

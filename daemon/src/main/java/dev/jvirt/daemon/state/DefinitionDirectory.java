@@ -29,8 +29,8 @@ public final class DefinitionDirectory {
     public Map<String, String> load() throws IOException {
         Map<String, String> definitions = new LinkedHashMap<>();
         try (var files = Files.list(directory)) {
-            for (Path file : files.filter(f -> f.getFileName().toString().endsWith(".xml")
-                    && !f.getFileName().toString().startsWith(".")).sorted().toList()) {
+            // Temporary files end in ".tmp"; a name may begin with '.' (libvirt allows it), so those are not skipped.
+            for (Path file : files.filter(f -> f.getFileName().toString().endsWith(".xml")).sorted().toList()) {
                 String name = file.getFileName().toString();
                 definitions.put(name.substring(0, name.length() - 4), Files.readString(file));
             }

@@ -86,4 +86,14 @@ class DomainStoreTest {
             assertEquals(0, Files.list(state.resolve("domains/transient")).filter(f -> !f.getFileName().toString().startsWith(".")).count());
         }
     }
+
+    @Test
+    void aNameBeginningWithADotSurvivesARestart() throws Exception {
+        try (DomainStore store = DomainStore.open(state)) {
+            store.define(definition(".hidden"));
+        }
+        try (DomainStore again = DomainStore.open(state)) {
+            assertEquals(".hidden", again.byName(".hidden").definition().name(), "not mistaken for a temporary file");
+        }
+    }
 }
