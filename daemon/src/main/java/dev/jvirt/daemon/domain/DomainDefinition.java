@@ -32,6 +32,10 @@ public final class DomainDefinition {
     private static final Set<String> KNOWN_TOP_LEVEL = Set.of("name", "uuid", "title", "description", "metadata", "memory",
             "currentMemory", "maxMemory", "vcpu", "vcpus", "os", "features", "cpu", "clock", "on_poweroff", "on_reboot", "on_crash",
             "memoryBacking", "devices", "pm", "resource", "seclabel", "sysinfo", "iothreads", "cputune", "numatune", "genid");
+    /** libvirt's virDomainLifecycleAction values; on_crash also takes the coredump ones. */
+    private static final Set<String> LIFECYCLE_ACTIONS = Set.of("destroy", "restart", "preserve", "rename-restart");
+    private static final Set<String> CRASH_ACTIONS = Set.of("destroy", "restart", "preserve", "rename-restart",
+            "coredump-destroy", "coredump-restart");
 
     private final Document document;
     private final String name;
@@ -69,6 +73,13 @@ public final class DomainDefinition {
         for (Node child = root.getFirstChild(); child != null; child = child.getNextSibling()) {
             if (child instanceof Element element && !KNOWN_TOP_LEVEL.contains(element.getTagName())) {
                 throw new DomainXmlException("unsupported element <" + element.getTagName() + "> in domain XML");
+            }
+        }
+        for (String event : List.of("poweroff", "reboot", "crash")) {
+            String action = trimmed(text(root, "on_" + event));
+            if (action != null && !(event.equals("crash") ? CRASH_ACTIONS : LIFECYCLE_ACTIONS).contains(action)) {
+                throw new DomainXmlException("unknown on_" + event + " action: '" + action + "' (one of "
+                        + String.join(", ", (event.equals("crash") ? CRASH_ACTIONS : LIFECYCLE_ACTIONS).stream().sorted().toList()) + ")");
             }
         }
         Element devices = child(root, "devices");

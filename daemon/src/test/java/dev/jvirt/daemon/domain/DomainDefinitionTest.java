@@ -2,6 +2,9 @@ package dev.jvirt.daemon.domain;
 
 import org.junit.jupiter.api.Test;
 
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -44,6 +47,16 @@ class DomainDefinitionTest {
         String xml = domain.toXml();
         assertTrue(xml.contains("<description>kept as given</description>") && xml.contains("cache=\"none\"")
                 && xml.contains("<backend model=\"random\">/dev/urandom</backend>"), xml);
+        for (String kept : List.of("<title>A title</title>", "<memory unit=\"GiB\">1</memory>", "<currentMemory unit=\"MiB\">512</currentMemory>",
+                "<vcpu placement=\"static\">2</vcpu>", "<hugepages/>", "<type arch=\"x86_64\" machine=\"pc\">hvm</type>", "<kernel>/k</kernel>",
+                "<initrd>/i</initrd>", "<cmdline>console=ttyS0</cmdline>", "<boot dev=\"hd\"/>", "<acpi/>", "<apic/>", "<cpu mode=\"custom\">",
+                "<model>kvm64</model>", "<clock offset=\"utc\"/>", "<on_poweroff>destroy</on_poweroff>", "<on_reboot>restart</on_reboot>",
+                "<on_crash>preserve</on_crash>", "type=\"qcow2\"", "<source file=\"/d.qcow2\"/>", "<target bus=\"virtio\" dev=\"vda\"/>",
+                "<interface type=\"bridge\">", "<mac address=\"52:54:00:12:34:56\"/>", "<source bridge=\"br0\"/>", "<model type=\"virtio\"/>",
+                "<serial type=\"pty\"/>", "<console type=\"pty\"/>", "<rng model=\"virtio\">", "<memballoon model=\"virtio\"/>")) {
+            assertTrue(xml.contains(kept), kept + " survives define/dumpxml: " + xml);
+        }
+        assertEquals(xml, DomainDefinition.parse(xml).toXml(), "what dumpxml shows defines the same domain again");
     }
 
     @Test
@@ -58,6 +71,10 @@ class DomainDefinitionTest {
         assertTrue(message(FULL.replace("<memory unit='GiB'>1</memory>", "<memory unit='parsecs'>1</memory>")).contains("unknown unit 'parsecs'"));
         assertTrue(message(FULL.replace("</devices>", "</devices><blinkenlights/>")).contains("unsupported element <blinkenlights>"));
         assertTrue(message("<domain type='kvm'>\n<name>x</name>\n<memory>1</memory\n</domain>").startsWith("XML error at line 4, column"));
+        assertEquals("unknown on_poweroff action: 'halt' (one of destroy, preserve, rename-restart, restart)",
+                message(FULL.replace("<on_poweroff>destroy</on_poweroff>", "<on_poweroff>halt</on_poweroff>")));
+        assertTrue(message(FULL.replace("<on_crash>preserve</on_crash>", "<on_crash>explode</on_crash>")).startsWith("unknown on_crash action"));
+        assertDoesNotThrow(() -> DomainDefinition.parse(FULL.replace("<on_crash>preserve</on_crash>", "<on_crash>coredump-destroy</on_crash>")));
         assertTrue(message(FULL.replace("<currentMemory unit='MiB'>512</currentMemory>", "<currentMemory unit='GiB'>2</currentMemory>"))
                 .contains("exceeds memory"));
     }
