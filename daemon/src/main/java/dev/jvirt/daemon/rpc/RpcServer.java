@@ -156,6 +156,8 @@ public final class RpcServer implements AutoCloseable {
         Files.deleteIfExists(path);
         ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         server.bind(UnixDomainSocketAddress.of(path));
+        // libvirtd's unix_sock_ro_perms 0777 and unix_sock_rw_perms 0700: anyone may look, only the owner may change.
+        Files.setPosixFilePermissions(path, java.nio.file.attribute.PosixFilePermissions.fromString(readOnly ? "rwxrwxrwx" : "rwx------"));
         socketFiles.add(path);
         start(server, readOnly);
     }

@@ -24,6 +24,7 @@ import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -170,6 +171,10 @@ class RemoteProtocolTest {
             assertEquals(0, new XdrReader(count.payload()).readInt());
         }
         assertTrue(domains.all().isEmpty(), "nothing was defined");
+        assertEquals("rwxrwxrwx", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(state.resolve("sock-ro"))),
+                "anyone may connect read-only, as to libvirtd's libvirt-sock-ro");
+        assertEquals("rwx------", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(state.resolve("sock"))),
+                "only the daemon's user may connect read-write");
     }
 
     @Test
