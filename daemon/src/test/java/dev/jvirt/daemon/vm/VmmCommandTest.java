@@ -165,4 +165,36 @@ class VmmCommandTest {
     private String startError(String devices) {
         return assertThrows(VmStartException.class, () -> build(devices)).getMessage();
     }
+
+    /** The command line for a whole domain XML, its devices given aliases as at start. */
+    private List<String> commandFor(String xml, boolean paused) throws Exception {
+        DomainDefinition live = LiveDefinition.prepare(DomainDefinition.parse(xml), RESOURCES, new TapNames(dir.resolve("none")), true, new ArrayList<>());
+        return VmmCommand.build(Path.of("/bin/jvirt-vmm"), live, Path.of("/run/q"), Path.of("/run/c"), paused, RESOURCES);
+    }
+
+    @Test
+    void osCpuAndMemoryOfTheDefinitionReachTheCommandLine() throws Exception {
+        List<String> command = commandFor("""
+                <domain type='kvm'><name>os</name><memory unit='GiB'>1</memory><vcpu>3</vcpu>
+                  <os><type>hvm</type><kernel>/k</kernel><initrd>/i</initrd><cmdline>console=ttyS0 root=/dev/vda</cmdline></os>
+                  <cpu mode='custom'><model>kvm64</model></cpu></domain>""", true);
+        assertEquals("1024M", after(command, "-m", 0));
+        assertEquals("3", after(command, "-smp", 0));
+        assertEquals("kvm64", after(command, "-cpu", 0));
+        assertEquals("/k", after(command, "-kernel", 0));
+        assertEquals("/i", after(command, "-initrd", 0));
+        assertEquals("console=ttyS0 root=/dev/vda", after(command, "-append", 0));
+        assertTrue(command.contains("-S"), "start --paused");
+        assertEquals("host", after(commandFor(domain("").replace("<os>", "<cpu mode='host-passthrough'/><os>"), false), "-cpu", 0));
+        String skylake = domain("").replace("<os>", "<cpu mode='custom'><model>Skylake-Client</model></cpu><os>");
+        assertTrue(assertThrows(VmStartException.class, () -> commandFor(skylake, false)).getMessage()
+                .startsWith("CPU model 'Skylake-Client' is not supported"));
+        String huge = domain("").replace("<os>", "<memoryBacking><hugepages/></memoryBacking><os>");
+        if (Files.isDirectory(Path.of("/dev/hugepages"))) {
+            assertEquals("/dev/hugepages", after(commandFor(huge, false), "-mem-path", 0));
+        } else {
+            assertTrue(assertThrows(VmStartException.class, () -> commandFor(huge, false)).getMessage()
+                    .contains("asks for hugepages, but /dev/hugepages is not mounted"));
+        }
+    }
 }
