@@ -311,6 +311,11 @@ public final class DomainDefinition {
         return child(document.getDocumentElement(), "devices");
     }
 
+    /** Device kinds of this definition that jvirt-vmm cannot run (hostdev, filesystem, tpm, ...), each once. */
+    public List<String> notRunnableDevices() {
+        return DomainDevices.notRunnable(devices());
+    }
+
     /** The virtio disks, in document order; a disk jvirt cannot run is an error naming it. */
     public List<DomainDevices.Disk> disks() throws DomainXmlException {
         return DomainDevices.disks(devices());

@@ -48,7 +48,26 @@ public final class DomainDevices {
     /** {@code <memballoon model='virtio'>} with its {@code <stats period='N'/>} (0: not polled). */
     public record Balloon(int statsPeriod, String alias, PciSlot slot) { }
 
+    /**
+     * Devices libvirt's parser takes but jvirt-vmm cannot give the guest: kept in the definition,
+     * refused at start so the guest never silently lacks them. (Display, input, controllers and
+     * character devices are left out: a guest runs without them, and most libvirt-made definitions carry them.)
+     */
+    private static final java.util.Set<String> NOT_RUNNABLE = java.util.Set.of("hostdev", "filesystem", "tpm", "watchdog", "vsock",
+            "shmem", "smartcard", "redirdev", "parallel", "crypto", "pstore", "memory", "iommu");
+
     private DomainDevices() {
+    }
+
+    /** The kinds of device in {@code devices} that jvirt-vmm cannot run, in document order, each once. */
+    static List<String> notRunnable(Element devices) {
+        List<String> kinds = new ArrayList<>();
+        for (Node node = devices == null ? null : devices.getFirstChild(); node != null; node = node.getNextSibling()) {
+            if (node instanceof Element device && NOT_RUNNABLE.contains(device.getTagName()) && !kinds.contains(device.getTagName())) {
+                kinds.add(device.getTagName());
+            }
+        }
+        return kinds;
     }
 
     static List<Disk> disks(Element devices) throws DomainXmlException {

@@ -44,6 +44,11 @@ final class VmmCommand {
             throw new VmStartException("domain '" + definition.name() + "' has no <os><kernel>: jvirt boots Linux directly"
                     + " (firmware and disk boot are not implemented yet)");
         }
+        List<String> notRunnable = definition.notRunnableDevices();
+        if (!notRunnable.isEmpty()) {
+            throw new VmStartException("unsupported configuration: device <" + notRunnable.getFirst() + "> is not supported by jvirt-vmm"
+                    + " (remove it from the definition to start the domain)");
+        }
         List<String> command = new ArrayList<>();
         command.add(vmm.toString());
         command.addAll(List.of("-name", definition.name()));

@@ -158,6 +158,9 @@ class VmmCommandTest {
         assertTrue(startError("<disk type='file' device='cdrom'><source file='/d.iso'/><target dev='vda'/></disk>")
                 .startsWith("disk device 'cdrom' is not supported"));
         assertEquals("rng model 'egd' is not supported (virtio is)", startError("<rng model='egd'/>"));
+        assertEquals("unsupported configuration: device <hostdev> is not supported by jvirt-vmm (remove it from the definition to start the domain)",
+                startError("<hostdev mode='subsystem' type='pci'><source><address domain='0' bus='1' slot='0' function='0'/></source></hostdev>"));
+        assertTrue(startError("<filesystem type='mount'><source dir='/srv'/><target dir='share'/></filesystem>").contains("device <filesystem>"));
         assertTrue(startError("<disk type='block'><source dev='/dev/sdb'/><target dev='vda'/></disk>")
                 .startsWith("disk type 'block' is not supported"));
     }
