@@ -27,6 +27,7 @@ public final class Qcow2Checker {
     private final int clusterBits;
     private final long clusterSize;
     private long[] references;
+    private long fileClusters;
     private final List<String> messages = new ArrayList<>();
     private long checkErrors;
     private long allocated;
@@ -43,7 +44,7 @@ public final class Qcow2Checker {
 
     /** Checks, and when {@code repairLeaks}/{@code repairCorruptions} say so, fixes refcounts in place. */
     public Report check(boolean repairLeaks, boolean repairCorruptions) throws IOException {
-        long fileClusters = Qcow2Header.divideRoundingUp(image.fileLength(), clusterSize);
+        fileClusters = Qcow2Header.divideRoundingUp(image.fileLength(), clusterSize);
         references = new long[(int) Math.min(Integer.MAX_VALUE - 8, fileClusters + 1)];
         reference(0, clusterSize);                                             // header
         RefcountTable refcounts = image.refcounts();
@@ -222,8 +223,10 @@ public final class Qcow2Checker {
         }
         long first = offset >>> clusterBits;
         long last = (offset + length - 1) >>> clusterBits;
-        if (last >= Integer.MAX_VALUE - 8) {
-            messages.add("ERROR reference to 0x" + Long.toHexString(offset) + " is beyond any possible file size");
+        // Past the end of the file nothing can be stored, and counting there would let a hostile
+        // entry make the count array as large as the offset it names.
+        if (last >= fileClusters) {
+            messages.add("ERROR reference to 0x" + Long.toHexString(offset) + " is past the end of the file");
             checkErrors++;
             return false;
         }

@@ -50,7 +50,8 @@ public final class Qcow2Image implements BlockDriver {
         }
     };
     private long nextFreeCluster;
-    private long cachedCompressedEntry = -1;
+    /** 0 when nothing is cached: a compressed entry always has bit 62 set (-1, all ones, is a possible hostile entry). */
+    private long cachedCompressedEntry;
     /** Host byte after the last compressed cluster written, where the next may be packed in; 0 if none. */
     private long compressedFree;
     private byte[] cachedCompressedCluster;

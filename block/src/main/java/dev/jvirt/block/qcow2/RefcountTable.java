@@ -60,11 +60,12 @@ final class RefcountTable {
     }
 
     long get(long cluster) throws IOException {
-        int blockIndex = (int) (cluster / entriesPerBlock());
-        if (blockIndex >= table.length || table[blockIndex] == 0) {
+        // Compared as a long: a hostile offset's cluster number can overflow an int.
+        long blockIndex = cluster / entriesPerBlock();
+        if (cluster < 0 || blockIndex >= table.length || table[(int) blockIndex] == 0) {
             return 0;
         }
-        return readEntry(block(table[blockIndex]), cluster % entriesPerBlock());
+        return readEntry(block(table[(int) blockIndex]), cluster % entriesPerBlock());
     }
 
     /**
@@ -75,10 +76,11 @@ final class RefcountTable {
         if (Long.compareUnsigned(value, maxValue()) > 0) {
             throw new ImageException(name + ": refcount of cluster " + cluster + " would overflow " + (1 << refcountOrder) + " bits");
         }
-        int blockIndex = (int) (cluster / entriesPerBlock());
-        if (blockIndex >= table.length) {
+        long wideIndex = cluster / entriesPerBlock();
+        if (cluster < 0 || wideIndex >= table.length) {
             throw new ImageException(name + ": refcount table is full (growing it is not implemented yet)");
         }
+        int blockIndex = (int) wideIndex;
         if (table[blockIndex] == 0) {
             createBlock(blockIndex, allocator);
         }
