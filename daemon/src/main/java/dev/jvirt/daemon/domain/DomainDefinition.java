@@ -231,6 +231,16 @@ public final class DomainDefinition {
         return value == null || value.isBlank() ? null : value.trim();
     }
 
+    /** {@code <vcpu current='N'>}: the vCPUs online at start when fewer than the maximum, or the maximum when not given. */
+    public int currentVcpus() {
+        Element vcpu = child(document.getDocumentElement(), "vcpu");
+        try {
+            return vcpu == null || vcpu.getAttribute("current").isBlank() ? vcpus : Integer.parseInt(vcpu.getAttribute("current").trim());
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
     /** cpu mode host-passthrough or host-model: the guest gets the host's CPU (-cpu host). */
     public boolean hostCpu() {
         Element cpu = child(document.getDocumentElement(), "cpu");

@@ -44,6 +44,10 @@ final class VmmCommand {
             throw new VmStartException("domain '" + definition.name() + "' has no <os><kernel>: jvirt boots Linux directly"
                     + " (firmware and disk boot are not implemented yet)");
         }
+        if (definition.currentVcpus() != definition.vcpus()) {
+            throw new VmStartException("unsupported configuration: <vcpu current='" + definition.currentVcpus() + "'> differs from the "
+                    + definition.vcpus() + " vCPUs of the domain (jvirt-vmm has no vCPU hot-plug: drop the current attribute)");
+        }
         List<String> notRunnable = definition.notRunnableDevices();
         if (!notRunnable.isEmpty()) {
             throw new VmStartException("unsupported configuration: device <" + notRunnable.getFirst() + "> is not supported by jvirt-vmm"

@@ -192,6 +192,9 @@ class VmmCommandTest {
         String skylake = domain("").replace("<os>", "<cpu mode='custom'><model>Skylake-Client</model></cpu><os>");
         assertTrue(assertThrows(VmStartException.class, () -> commandFor(skylake, false)).getMessage()
                 .startsWith("CPU model 'Skylake-Client' is not supported"));
+        assertTrue(assertThrows(VmStartException.class, () -> commandFor(domain("").replace("<os>", "<vcpu current='1'>2</vcpu><os>"), false))
+                .getMessage().startsWith("unsupported configuration: <vcpu current='1'> differs from the 2 vCPUs"));
+        assertEquals("2", after(commandFor(domain("").replace("<os>", "<vcpu current='2'>2</vcpu><os>"), false), "-smp", 0));
         String huge = domain("").replace("<os>", "<memoryBacking><hugepages/></memoryBacking><os>");
         if (Files.isDirectory(Path.of("/dev/hugepages"))) {
             assertEquals("/dev/hugepages", after(commandFor(huge, false), "-mem-path", 0));
