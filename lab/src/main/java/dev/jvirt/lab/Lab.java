@@ -12,9 +12,13 @@ import java.util.concurrent.TimeUnit;
 /**
  * Runs bash scripts where KVM is hardware-assisted: directly on a host with vmx/svm, otherwise in
  * the nested lab (lab/run-l1). Tests that boot Linux guests go through here. Scripts see
- * JVIRT_ROOT, LAB_KERNEL (the guest bzImage) and LAB_INITRD (the guest initramfs).
+ * JVIRT_ROOT, LAB_KERNEL (the guest bzImage) and LAB_INITRD (the guest initramfs), and the
+ * helpers of lab/script-lib.sh. When a script fails, the result also carries the end of each text
+ * file it left in the shared directories (the guest consoles, the VMM's stderr).
  */
 public final class Lab {
+
+    private static final int EVIDENCE_LINES = 60;
 
     private Lab() {
     }
@@ -72,6 +76,24 @@ public final class Lab {
         return file;
     }
 
+    /** Text files a failed script left in the shared directories: the end of each, for the report. */
+    private static String evidence(Path... shares) throws IOException {
+        StringBuilder text = new StringBuilder();
+        for (Path share : shares) {
+            try (var files = Files.list(share)) {
+                for (Path file : files.sorted().toList()) {
+                    if (Files.isRegularFile(file) && file.getFileName().toString().matches(".*\\.(out|err|log|status|reply)")) {
+                        List<String> lines = Files.readAllLines(file, StandardCharsets.ISO_8859_1);
+                        text.append("\n--- ").append(file).append(lines.size() > EVIDENCE_LINES ? " (last " + EVIDENCE_LINES + " lines)" : "")
+                                .append(" ---\n");
+                        lines.subList(Math.max(0, lines.size() - EVIDENCE_LINES), lines.size()).forEach(l -> text.append(l).append('\n'));
+                    }
+                }
+            }
+        }
+        return text.toString();
+    }
+
     /**
      * Runs {@code script} with bash in the lab (or directly) and returns its exit status and
      * combined output. {@code shares} are directories the script may write, visible at the same path.
@@ -79,7 +101,7 @@ public final class Lab {
     public static Result run(String script, Duration timeout, Path... shares) throws IOException, InterruptedException {
         Path file = Files.createTempFile("jvirt-lab-script-", ".sh");
         try {
-            Files.writeString(file, script);
+            Files.writeString(file, "source \"$JVIRT_ROOT/lab/script-lib.sh\"\n" + script);
             List<String> command = new ArrayList<>();
             command.add(projectRoot().resolve("lab/run").toString());
             command.add("--timeout");
@@ -96,7 +118,11 @@ public final class Lab {
                 process.destroyForcibly();
                 throw new IOException("lab did not finish within " + timeout);
             }
-            return new Result(process.exitValue(), new String(output, StandardCharsets.UTF_8));
+            String text = new String(output, StandardCharsets.UTF_8);
+            if (process.exitValue() != 0) {
+                text += evidence(shares);
+            }
+            return new Result(process.exitValue(), text);
         } finally {
             Files.deleteIfExists(file);
         }

@@ -32,20 +32,17 @@ class LinuxGuestIT {
             # FIFOs and sockets cannot live on the 9p share; they go to a local directory.
             local_dir="$(mktemp -d)"
             vmm() { bin/jvirt-vmm -kernel "$LAB_KERNEL" -initrd "$out/initrd.cpio.gz" -nographic "$@"; }
-            wait_for() { # FILE TEXT SECONDS
-              for _ in $(seq $(( $3 * 10 ))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1
-            }
             date -u +%Y-%m-%d > "$out/host-date"
 
             # smp 1 and smp 2: the guest reports CPUs, memory and the RTC's date, then powers off.
-            vmm -m 256 -smp 1 -append "console=ttyS0 quiet jvirt.script=info" < /dev/null > "$out/smp1.out" 2>&1
-            echo $? > "$out/smp1.status"
-            vmm -m 512 -smp 2 -cpu qemu64 -append "console=ttyS0 quiet jvirt.script=info" < /dev/null > "$out/smp2.out" 2>&1
-            echo $? > "$out/smp2.status"
+            vmm -m 256 -smp 1 -append "console=ttyS0 quiet jvirt.script=info" < /dev/null > "$out/smp1.out" 2>&1 &
+            wait_vmm $! 400; echo $? > "$out/smp1.status"
+            vmm -m 512 -smp 2 -cpu qemu64 -append "console=ttyS0 quiet jvirt.script=info" < /dev/null > "$out/smp2.out" 2>&1 &
+            wait_vmm $! 400; echo $? > "$out/smp2.status"
             # The uncompressed vmlinux of the same kernel, entered through its PVH note.
             bin/jvirt-vmm -kernel "$VMLINUX" -initrd "$out/initrd.cpio.gz" -nographic -m 512 -smp 2 \
-              -append "console=ttyS0 quiet jvirt.script=info" < /dev/null > "$out/pvh.out" 2>&1
-            echo $? > "$out/pvh.status"
+              -append "console=ttyS0 quiet jvirt.script=info" < /dev/null > "$out/pvh.out" 2>&1 &
+            wait_vmm $! 400; echo $? > "$out/pvh.status"
 
             # -mem-path on hugetlbfs: the guest's RAM comes out of L1's 2 MiB pages.
             echo 80 > /proc/sys/vm/nr_hugepages
@@ -55,7 +52,7 @@ class LinuxGuestIT {
             pid=$!
             wait_for "$out/huge.out" "COUNT 3" 120
             grep -E '^HugePages_(Total|Free|Rsvd)' /proc/meminfo > "$out/huge-meminfo"
-            kill $pid; wait $pid; echo $? > "$out/huge.status"
+            kill $pid; wait_vmm $pid 60; echo $? > "$out/huge.status"
             umount "$local_dir/huge"
 
             # Interactive console: a command typed on stdin runs in the guest shell.
@@ -73,7 +70,7 @@ class LinuxGuestIT {
             echo 'echo "rebooted-$((6 * 7)) CPUS-AFTER=$(grep -c ^processor /proc/cpuinfo)"' >&3
             wait_for "$out/console.out" rebooted-42 30 || kill $pid
             echo 'poweroff -f' >&3
-            wait $pid; echo $? > "$out/console.status"
+            wait_vmm $pid 180; echo $? > "$out/console.status"
             exec 3>&-
 
             # QMP: stop and cont pause and resume a guest that counts; quit ends it.
@@ -92,7 +89,7 @@ class LinuxGuestIT {
             sleep 3
             grep -c COUNT "$out/qmp.out" > "$out/count-after-cont"
             qmp quit > "$out/qmp-quit.reply"
-            wait $pid; echo $? > "$out/qmp.status"
+            wait_vmm $pid 60; echo $? > "$out/qmp.status"
             echo LAB-DONE
             """;
 

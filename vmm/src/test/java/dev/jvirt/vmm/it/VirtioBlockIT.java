@@ -47,8 +47,8 @@ class VirtioBlockIT {
               -device virtio-blk-pci,drive=root,serial=JVIRT-ROOT \\
               -drive "file=$work/readonly.raw,if=virtio,format=raw,readonly=on" \\
               -device virtio-rng-pci \\
-              -append "console=ttyS0 quiet jvirt.script=disk" < /dev/null > "$out/guest.out" 2>&1
-            echo $? > "$out/guest.status"
+              -append "console=ttyS0 quiet jvirt.script=disk" < /dev/null > "$out/guest.out" 2>&1 &
+            wait_vmm $! 900; echo $? > "$out/guest.status"
 
             qemu-img check "$work/overlay.qcow2" > "$out/check.out" 2>&1; echo $? > "$out/check.status"
             qemu-img check "$work/base.qcow2" > /dev/null 2>&1; echo $? > "$out/base-check.status"

@@ -33,9 +33,6 @@ class VirtioNetConsoleIT {
             exec 2>> "$out/host.err"
             export JVIRT_JAVA_OPTS="-XX:ErrorFile=$out/hs_err_%p.log"   # a VMM crash report lands with the results
             work="$(mktemp -d)"
-            wait_for() { # FILE TEXT SECONDS
-              for _ in $(seq $(( $3 * 10 ))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1
-            }
             ip link add jvbr0 type bridge && ip addr add 10.77.0.1/24 dev jvbr0 && ip link set jvbr0 up
             head -c 104857600 /dev/urandom > "$work/to-guest"
             md5sum < "$work/to-guest" | cut -d' ' -f1 > "$out/to-guest.md5"
@@ -59,7 +56,7 @@ class VirtioNetConsoleIT {
             wait_for "$out/serial.out" GUEST-NET-UP 120
             busybox ping -c 3 -W 2 10.77.0.15 > "$out/host-ping.out" 2>&1; echo $? > "$out/host-ping.status"
             wait_for "$out/serial.out" GUEST-LISTENING 30
-            socat -u "FILE:$work/to-guest" TCP:10.77.0.15:5000 2>> "$out/host.err"
+            timeout 600 socat -u "FILE:$work/to-guest" TCP:10.77.0.15:5000 2>> "$out/host.err"
             timeout 600 socat -u TCP-LISTEN:5001,reuseaddr "OPEN:$work/from-guest,creat,trunc" &   # a stalled transfer fails, not hangs
             listener=$!
             sleep 1
@@ -114,7 +111,7 @@ class VirtioNetConsoleIT {
             exec 4>&-
             kill $events 2>/dev/null
             echo 'poweroff -f' >&3
-            wait $pid; echo $? > "$out/vmm.status"
+            wait_vmm $pid 120; echo $? > "$out/vmm.status"
             exec 3>&-
             ip link del jvbr0
             rm -rf "$work"
