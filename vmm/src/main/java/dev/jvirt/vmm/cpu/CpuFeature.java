@@ -6,16 +6,19 @@ import java.util.TreeMap;
 
 /**
  * CPU feature flags by QEMU's names (as in {@code -cpu qemu64,+avx2}), each a bit in one CPUID
- * register. Only features a user may reasonably toggle are listed.
+ * register (kvmclock: two bits). Only features a user may reasonably toggle are listed.
  */
-public record CpuFeature(String name, int leaf, int subleaf, Register register, int bit) {
+public record CpuFeature(String name, int leaf, int subleaf, Register register, int mask) {
 
     public enum Register { EAX, EBX, ECX, EDX }
+
+    /** The CPUID leaf where KVM lists its paravirtual features. */
+    public static final int KVM_FEATURES_LEAF = 0x4000_0001;
 
     private static final Map<String, CpuFeature> BY_NAME = new TreeMap<>();
 
     private static void define(String name, int leaf, int subleaf, Register register, int bit) {
-        BY_NAME.put(name, new CpuFeature(name, leaf, subleaf, register, bit));
+        BY_NAME.put(name, new CpuFeature(name, leaf, subleaf, register, 1 << bit));
     }
 
     static {
@@ -101,6 +104,24 @@ public record CpuFeature(String name, int leaf, int subleaf, Register register, 
         define("lm", 0x8000_0001, 0, Register.EDX, 29);
         // Leaf 0x80000007 EDX
         define("invtsc", 0x8000_0007, 0, Register.EDX, 8);
+        // KVM's paravirtual features, leaf 0x40000001 EAX (Documentation/virt/kvm/x86/cpuid.rst).
+        // Every CPU model offers those the host's KVM has, as QEMU does with accel=kvm.
+        // kvmclock is both the old (bit 0) and the new (bit 3) MSR pair.
+        BY_NAME.put("kvmclock", new CpuFeature("kvmclock", KVM_FEATURES_LEAF, 0, Register.EAX, 1 | 1 << 3));
+        define("kvm-nopiodelay", KVM_FEATURES_LEAF, 0, Register.EAX, 1);
+        define("kvm-mmu", KVM_FEATURES_LEAF, 0, Register.EAX, 2);
+        define("kvmclock-stable-bit", KVM_FEATURES_LEAF, 0, Register.EAX, 24);
+        define("kvm-asyncpf", KVM_FEATURES_LEAF, 0, Register.EAX, 4);
+        define("kvm-steal-time", KVM_FEATURES_LEAF, 0, Register.EAX, 5);
+        define("kvm-pv-eoi", KVM_FEATURES_LEAF, 0, Register.EAX, 6);
+        define("kvm-pv-unhalt", KVM_FEATURES_LEAF, 0, Register.EAX, 7);
+        define("kvm-pv-tlb-flush", KVM_FEATURES_LEAF, 0, Register.EAX, 9);
+        define("kvm-asyncpf-vmexit", KVM_FEATURES_LEAF, 0, Register.EAX, 10);
+        define("kvm-pv-ipi", KVM_FEATURES_LEAF, 0, Register.EAX, 11);
+        define("kvm-poll-control", KVM_FEATURES_LEAF, 0, Register.EAX, 12);
+        define("kvm-pv-sched-yield", KVM_FEATURES_LEAF, 0, Register.EAX, 13);
+        define("kvm-asyncpf-int", KVM_FEATURES_LEAF, 0, Register.EAX, 14);
+        define("kvm-msi-ext-dest-id", KVM_FEATURES_LEAF, 0, Register.EAX, 15);
     }
 
     /** Looks a feature up by QEMU's name; underscores and dashes are interchangeable, as in QEMU. */
@@ -114,9 +135,5 @@ public record CpuFeature(String name, int leaf, int subleaf, Register register, 
             feature = BY_NAME.get(key.replace('-', '_'));
         }
         return feature;
-    }
-
-    public int mask() {
-        return 1 << bit;
     }
 }

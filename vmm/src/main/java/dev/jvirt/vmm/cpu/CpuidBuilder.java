@@ -8,13 +8,14 @@ import java.util.List;
 
 /**
  * Builds each vCPU's CPUID table from what the host's KVM supports: features filtered by the CPU
- * model and the user's {@code +feat}/{@code -feat}, and a topology of one socket with one core per
+ * model and the user's {@code +feat}/{@code -feat} (KVM's paravirtual features stay on unless
+ * turned off, whatever the model), and a topology of one socket with one core per
  * vCPU, whose APIC ID is the vCPU index. The guest reads its CPU count from here, so it must agree
  * with the MADT.
  */
 public final class CpuidBuilder {
 
-    private static final int[] FEATURE_LEAVES = {1, 7, 0x8000_0001, 0x8000_0007};
+    private static final int[] FEATURE_LEAVES = {1, 7, 0x8000_0001, 0x8000_0007, CpuFeature.KVM_FEATURES_LEAF};
     private static final int OSXSAVE = 1 << 27;
     private static final int HTT = 1 << 28;
     private static final int HYPERVISOR = 1 << 31;
@@ -47,6 +48,7 @@ public final class CpuidBuilder {
             for (String feature : model.features()) {
                 builder.allow(CpuFeature.named(feature), true);
             }
+            java.util.Arrays.fill(builder.allowed[leafIndex(CpuFeature.KVM_FEATURES_LEAF)], -1);
         }
         for (int i = 1; i < parts.length; i++) {
             String item = parts[i];
@@ -171,7 +173,7 @@ public final class CpuidBuilder {
                     return new CpuidEntry(entry.function(), entry.index(), entry.flags(), entry.eax(), entry.ebx(),
                             ecx, entry.edx() & mask[3]);
                 }
-                return new CpuidEntry(entry.function(), entry.index(), entry.flags(), entry.eax(),
+                return new CpuidEntry(entry.function(), entry.index(), entry.flags(), entry.eax() & mask[0],
                         entry.ebx() & mask[1], ecx, entry.edx() & mask[3]);
             }
         }

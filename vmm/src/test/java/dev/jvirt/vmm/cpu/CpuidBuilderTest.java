@@ -15,6 +15,8 @@ class CpuidBuilderTest {
     private static final int AVX2 = 1 << 5;
     private static final int SSE4_2 = 1 << 20;
     private static final int HYPERVISOR = 1 << 31;
+    /** kvmclock (bits 0 and 3), async PF (4), steal time (5), PV EOI (6), PV TLB flush (9), stable bit (24). */
+    private static final int KVM_PV_FEATURES = 1 | 1 << 3 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 9 | 1 << 24;
 
     /** A host whose KVM supports SSE4.2, AVX2 and the topology leaves. */
     private static final List<CpuidEntry> HOST = List.of(
@@ -23,6 +25,7 @@ class CpuidBuilderTest {
             new CpuidEntry(7, 0, 1, 0, AVX2, 0, 0),
             new CpuidEntry(0xB, 0, 1, 1, 2, 0x100, 0),
             new CpuidEntry(0x4000_0000, 0, 0, 0x4000_0001, 0x4b4d564b, 0x564b4d56, 0x4d),
+            new CpuidEntry(0x4000_0001, 0, 0, KVM_PV_FEATURES, 0, 0, 0),
             new CpuidEntry(0x8000_0001, 0, 0, 0, 0, 1, (1 << 29) | (1 << 20)),
             new CpuidEntry(0x8000_0008, 0, 0, 0x3030, 0, 0, 0));
 
@@ -55,6 +58,20 @@ class CpuidBuilderTest {
         assertEquals(AVX2, leaf(tuned, 7, 0).ebx() & AVX2);
         assertEquals(SSE4_2, leaf(tuned, 1, 0).ecx() & SSE4_2);
         assertEquals(0, leaf(tuned, 0x8000_0001, 0).edx() & (1 << 20));
+    }
+
+    @Test
+    void kvmParavirtFeaturesStayOnForEveryModelUntilTurnedOff() throws UsageException {
+        for (String model : List.of("host", "qemu64")) {
+            assertEquals(KVM_PV_FEATURES, leaf(CpuidBuilder.forModel(model, HOST, 1).buildFor(0), 0x4000_0001, 0).eax(), model);
+        }
+        int eax = leaf(CpuidBuilder.forModel("host,-kvm-steal-time,kvm-pv-tlb-flush=off", HOST, 1).buildFor(0), 0x4000_0001, 0).eax();
+        assertEquals(KVM_PV_FEATURES & ~(1 << 5 | 1 << 9), eax);
+        eax = leaf(CpuidBuilder.forModel("qemu64,-kvmclock", HOST, 1).buildFor(0), 0x4000_0001, 0).eax();
+        assertEquals(0, eax & (1 | 1 << 3), "both kvm-clock MSR pairs hidden");
+        assertEquals(1 << 24, eax & 1 << 24, "the rest kept");
+        assertEquals("-cpu: feature 'kvm-pv-ipi' is not supported by this host's KVM",
+                assertThrows(UsageException.class, () -> CpuidBuilder.forModel("host,+kvm-pv-ipi", HOST, 1)).getMessage());
     }
 
     @Test
