@@ -67,4 +67,17 @@ class GuestMemoryTest {
         var e = assertThrows(java.io.IOException.class, () -> GuestMemory.allocate(1 << 20, new MemoryBackend(missing, false)));
         assertEquals("-mem-path " + missing + ": not a directory", e.getMessage());
     }
+
+    @Test
+    void anonymousRamStartsOnAHugePageBoundaryAndAsksForHugePages() throws Exception {
+        try (GuestMemory memory = GuestMemory.allocate(6 << 20, MemoryBackend.anonymous())) {
+            long host = memory.regions().getFirst().host().address();
+            assertEquals(0, host % MemoryBackend.HUGE_PAGE, "host address " + Long.toHexString(host));
+            String smaps = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/self/smaps"));
+            java.util.regex.Matcher vma = java.util.regex.Pattern.compile("(?m)^" + Long.toHexString(host) + "-(\\p{XDigit}+) .*$((?:\\n[A-Z][^\\n]*)*)").matcher(smaps);
+            assertTrue(vma.find(), "guest RAM mapping in /proc/self/smaps");
+            assertEquals(host + (6 << 20), Long.parseUnsignedLong(vma.group(1), 16), "no slack left mapped after the RAM");
+            assertTrue(vma.group(2).matches("(?s).*VmFlags:[^\\n]* hg.*"), "MADV_HUGEPAGE (hg) set: " + vma.group(2));
+        }
+    }
 }
